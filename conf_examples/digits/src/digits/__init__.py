@@ -1,0 +1,3 @@
+"""Digits: an example project for kedro-aim-cfg."""
+
+__version__ = "0.1"

@@ -1,0 +1,208 @@
+"""The dataset that saves through a catalog entry's own dataset, then tracks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kedro.io import AbstractDataset, Version
+
+from kedro_aim_cfg.artifacts import TrackedItem, convert
+from kedro_aim_cfg.models import parse_block
+from kedro_aim_cfg.run import active_tracker
+
+logger = logging.getLogger(__name__)
+
+DATASET_TYPE = "kedro_aim_cfg.AimTrackingDataset"
+"""The ``type`` that the loader gives to every rewritten catalog entry."""
+
+
+class AimTrackingDataset(AbstractDataset[Any, Any]):
+    """Save through the wrapped dataset, then track the data into the Aim run.
+
+    Users do not write this type: ``AimConfigLoader`` rewrites every catalog
+    entry that has an ``aim:`` block into one. An entry such as
+
+    .. code-block:: yaml
+
+        confusion_matrix:
+          type: matplotlib.MatplotlibDataset
+          filepath: data/08_reporting/confusion_matrix.png
+          aim:
+            type: figure
+            context: {subset: test}
+
+    becomes
+
+    .. code-block:: yaml
+
+        confusion_matrix:
+          type: kedro_aim_cfg.AimTrackingDataset
+          entry: confusion_matrix
+          dataset:
+            type: matplotlib.MatplotlibDataset
+            filepath: data/08_reporting/confusion_matrix.png
+          aim: {type: figure, name: confusion_matrix, context: {subset: test}}
+
+    Loading, ``exists``, ``release`` and versioning are the wrapped dataset's.
+    A save writes the data first; if it then cannot be tracked (no active run,
+    data of the wrong type), a warning names the entry and the cause and the
+    data stays saved.
+    """
+
+    def __init__(
+        self,
+        *,
+        dataset: dict[str, Any] | AbstractDataset[Any, Any],
+        aim: dict[str, Any],
+        entry: str | None = None,
+        version: Version | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """Create the wrapped dataset and validate the block.
+
+        Args:
+            dataset: The wrapped dataset, or its catalog configuration.
+            aim: The ``aim:`` block.
+            entry: The catalog entry's name, for messages; defaults to the name
+                of the block.
+            version: The load and save versions Kedro gives a versioned entry.
+            metadata: The entry's metadata, kept for kedro-viz and other readers.
+
+        Raises:
+            DatasetError: The wrapped dataset cannot be created.
+        """
+        self._block = parse_block(aim, entry=entry or "")
+        self._entry = entry or self._block.name or "<unnamed>"
+        self._name = self._block.name or self._entry
+        self.metadata = metadata
+
+        if isinstance(dataset, AbstractDataset):
+            self._dataset = dataset
+        else:
+            config = dict(dataset)
+            if version is not None:
+                config["versioned"] = True
+            self._dataset = AbstractDataset.from_config(
+                self._entry,
+                config,
+                load_version=version.load if version else None,
+                save_version=version.save if version else None,
+            )
+        self._EPHEMERAL = getattr(self._dataset, "_EPHEMERAL", False)
+        self._warned_no_run = False
+
+    @property
+    def dataset(self) -> AbstractDataset[Any, Any]:
+        """The wrapped dataset, which reads and writes the data."""
+        return self._dataset
+
+    @property
+    def artifact_type(self) -> str:
+        """The artifact type of the ``aim:`` block."""
+        return str(self._block.type)
+
+    @property
+    def tracked_name(self) -> str:
+        """The name of the Aim sequence the data is tracked under."""
+        return self._name
+
+    def load(self) -> Any:
+        return self._dataset.load()
+
+    def save(self, data: Any) -> None:
+        items: list[TrackedItem] = []
+        errors: list[str] = []
+        if isinstance(data, Mapping) and any(callable(v) for v in data.values()):
+            data = {
+                key: self._convert_lazily(key, value, items, errors)
+                if callable(value)
+                else value
+                for key, value in data.items()
+            }
+            self._dataset.save(data)
+            eager = {k: v for k, v in data.items() if not callable(v)}
+            if eager:
+                items.extend(self._convert(eager, errors))
+        else:
+            self._dataset.save(data)
+            items.extend(self._convert(data, errors))
+
+        for cause in errors:
+            self._not_tracked(cause)
+        if items:
+            self._track(items)
+
+    def _convert(self, data: Any, errors: list[str]) -> list[TrackedItem]:
+        block = self._block
+        try:
+            return convert(
+                block.type,
+                self._name,
+                block.context,
+                block.save_args.model_dump(exclude_none=True),
+                data,
+            )
+        except (TypeError, ValueError) as exc:
+            errors.append(str(exc))
+            return []
+
+    def _convert_lazily(
+        self,
+        key: Any,
+        function: Callable[[], Any],
+        items: list[TrackedItem],
+        errors: list[str],
+    ) -> Callable[[], Any]:
+        """Wrap a lazy partition so that it is converted when the save calls it."""
+
+        def evaluate() -> Any:
+            value = function()
+            items.extend(self._convert({key: value}, errors))
+            return value
+
+        return evaluate
+
+    def _track(self, items: list[TrackedItem]) -> None:
+        tracker = active_tracker()
+        if tracker is None:
+            if not self._warned_no_run:
+                self._warned_no_run = True
+                logger.warning(
+                    "'%s' was saved but not tracked: no Aim run is active. Run "
+                    "the pipeline with 'kedro run', or open a run with "
+                    "kedro_aim_cfg.tracking_run().",
+                    self._entry,
+                )
+            return
+        try:
+            tracker.track(self._block.type, items)
+        except Exception as exc:  # noqa: BLE001
+            self._not_tracked(f"Aim could not track it: {exc}")
+
+    def _not_tracked(self, cause: str) -> None:
+        tracker = active_tracker()
+        if tracker is not None:
+            tracker.record_failure(self._entry, self._block.type, cause)
+        logger.warning(
+            "'%s' was saved but not tracked as %s: %s",
+            self._entry,
+            self._block.type,
+            cause,
+        )
+
+    def _exists(self) -> bool:
+        return self._dataset.exists()
+
+    def _release(self) -> None:
+        self._dataset.release()
+
+    def _describe(self) -> dict[str, Any]:
+        return {
+            "dataset": self._dataset._describe(),
+            "aim": self._block.model_dump(exclude_defaults=True),
+        }
+
+
+__all__ = ["DATASET_TYPE", "AimTrackingDataset"]

@@ -1,0 +1,189 @@
+"""The hook that opens one Aim run per ``kedro run`` and closes it at the end.
+
+It is registered through the ``kedro.hooks`` entry point and acts only in
+projects whose ``CONFIG_LOADER_CLASS`` is ``AimConfigLoader``; in any other
+project it does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from kedro.config import MissingConfigException
+from kedro.framework.hooks import hook_impl
+
+from kedro_aim_cfg.loader import AIM_KEY, AimConfigLoader
+from kedro_aim_cfg.models import AimSettings, parse_settings
+from kedro_aim_cfg.run import (
+    STATUS_FAILED,
+    STATUS_FINISHED,
+    STATUS_INTERRUPTED,
+    AimRunTracker,
+    activate,
+    deactivate,
+)
+
+logger = logging.getLogger(__name__)
+
+_RUN_PARAMS_LOGGED = (
+    "run_id",
+    "env",
+    "kedro_version",
+    "tags",
+    "pipeline_names",
+    "namespaces",
+    "node_names",
+    "from_nodes",
+    "to_nodes",
+    "from_inputs",
+    "to_outputs",
+    "runner",
+    "only_missing_outputs",
+)
+
+
+def to_plain(value: Any) -> Any:
+    """Convert a value into types that Aim stores as run parameters.
+
+    Mappings and sequences are converted item by item; numpy scalars become
+    Python numbers; NaN and infinity, which Aim cannot store, become strings;
+    any other object becomes its ``str``.
+    """
+    if isinstance(value, Mapping):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_plain(v) for v in value]
+    if hasattr(value, "item") and callable(value.item) and not isinstance(value, str):
+        try:
+            value = value.item()
+        except (TypeError, ValueError):
+            return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def read_settings(config_loader: Any) -> AimSettings:
+    """Read ``aim.yml`` through the project's config loader.
+
+    Args:
+        config_loader: The project's config loader.
+
+    Returns:
+        The validated settings; all defaults when the project has no ``aim.yml``.
+    """
+    try:
+        raw = config_loader[AIM_KEY]
+    except (KeyError, MissingConfigException):
+        raw = {}
+    source = ", ".join(
+        str(Path(str(config_loader.conf_source)) / env / "aim.yml")
+        for env in dict.fromkeys(
+            e
+            for e in (
+                config_loader.base_env,
+                config_loader.env or config_loader.default_run_env,
+            )
+            if e
+        )
+    )
+    return parse_settings(raw, source=source or "aim.yml")
+
+
+class AimHook:
+    """Open the Aim run before the pipeline and close it after.
+
+    The run records the project's parameters and the run's Kedro context
+    (pipelines, environment, tags, runner, Kedro version). It never records
+    credentials or environment variables.
+    """
+
+    def __init__(self) -> None:
+        self._settings: AimSettings | None = None
+        self._project_path: Path | None = None
+        self._params: dict[str, Any] = {}
+        self._tracker: AimRunTracker | None = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        """Read the settings of projects that use ``AimConfigLoader``."""
+        self._settings = None
+        if not isinstance(context.config_loader, AimConfigLoader):
+            logger.debug("The project does not use AimConfigLoader: no Aim run")
+            return
+        self._settings = read_settings(context.config_loader)
+        self._project_path = Path(context.project_path)
+        self._params = context.params
+
+    @hook_impl
+    def before_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Any, catalog: Any
+    ) -> None:
+        """Open the run, unless tracking is off for this run."""
+        settings = self._settings
+        if settings is None or not settings.enabled:
+            return
+        names = run_params.get("pipeline_names") or ["__default__"]
+        if set(names) & set(settings.disabled_pipelines):
+            logger.info("Aim tracking is disabled for pipeline(s) %s", names)
+            return
+
+        from kedro.framework.project import PACKAGE_NAME
+
+        tracker = AimRunTracker.open(
+            settings,
+            project_path=self._project_path or Path.cwd(),
+            experiment=PACKAGE_NAME,
+        )
+        kedro_info = {key: run_params.get(key) for key in _RUN_PARAMS_LOGGED}
+        kedro_info["status"] = "running"
+        tracker.set("kedro", to_plain(kedro_info))
+        tracker.set("params", to_plain(self._params))
+        activate(tracker)
+        self._tracker = tracker
+        logger.info(
+            "Tracking into Aim run %s in %s", tracker.hash, tracker.repository
+        )
+
+    @hook_impl
+    def after_pipeline_run(
+        self,
+        run_params: dict[str, Any],
+        run_result: dict[str, Any],
+        pipeline: Any,
+        catalog: Any,
+    ) -> None:
+        """Close the run as finished."""
+        self._close(STATUS_FINISHED)
+
+    @hook_impl
+    def on_pipeline_error(
+        self,
+        error: Exception,
+        run_params: dict[str, Any],
+        pipeline: Any,
+        catalog: Any,
+    ) -> None:
+        """Close the run as failed."""
+        status = (
+            STATUS_INTERRUPTED if isinstance(error, KeyboardInterrupt) else STATUS_FAILED
+        )
+        self._close(status)
+
+    def _close(self, status: str) -> None:
+        tracker, self._tracker = self._tracker, None
+        if tracker is None:
+            return
+        deactivate(tracker)
+        tracker.close(status)
+        logger.info("%s", tracker.summary())
+
+
+aim_hook = AimHook()
+"""The instance registered through the ``kedro.hooks`` entry point."""

@@ -1,0 +1,244 @@
+"""The config loader that turns ``aim:`` blocks into tracking datasets."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kedro.config import OmegaConfigLoader
+
+from kedro_aim_cfg.dataset import DATASET_TYPE
+from kedro_aim_cfg.exceptions import AimConfigError, ConfigProblem
+from kedro_aim_cfg.models import parse_block
+
+logger = logging.getLogger(__name__)
+
+AIM_KEY = "aim"
+AIM_PATTERNS = ["aim*", "aim*/**"]
+_PLACEHOLDER = re.compile(r"\{.*?\}")
+_MOVED_TO_WRAPPER = ("versioned", "validator")
+
+
+class AimConfigLoader(OmegaConfigLoader):
+    """Kedro's ``OmegaConfigLoader``, with ``aim:`` blocks turned into tracking.
+
+    For the ``catalog`` key, once Kedro has merged the environments and resolved
+    interpolations, every entry with an ``aim:`` block is validated and rewritten
+    into an ``AimTrackingDataset`` that wraps the entry's own dataset. Every
+    other key, and every entry without a block, is exactly what
+    ``OmegaConfigLoader`` gives. The loader also serves ``aim.yml`` under the
+    ``aim`` key.
+
+    Example:
+    ::
+
+        # settings.py
+        from kedro_aim_cfg import AimConfigLoader
+
+        CONFIG_LOADER_CLASS = AimConfigLoader
+    """
+
+    def __init__(
+        self,
+        conf_source: str | Path,
+        env: str | None = None,
+        runtime_params: dict[str, Any] | None = None,
+        *,
+        config_patterns: dict[str, list[str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Accept every argument ``OmegaConfigLoader`` accepts.
+
+        Args:
+            conf_source: The configuration folder.
+            env: The run environment.
+            runtime_params: The ``--params`` of the run.
+            config_patterns: Extra or changed patterns; ``aim`` defaults to
+                ``aim*`` and ``aim*/**``.
+            **kwargs: Passed on to ``OmegaConfigLoader``.
+        """
+        patterns = {AIM_KEY: list(AIM_PATTERNS), **(config_patterns or {})}
+        super().__init__(
+            conf_source, env, runtime_params, config_patterns=patterns, **kwargs
+        )
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        config = super().__getitem__(key)
+        if key != "catalog":
+            return config
+        return rewrite_catalog(config, locate=self.files_defining)
+
+    def files_defining(self, entry: str) -> list[str]:
+        """Return the catalog files of the base and run environments that define
+        ``entry``, for error messages.
+
+        Args:
+            entry: A top-level catalog key.
+
+        Returns:
+            The files, base environment first; empty for a remote configuration.
+        """
+        root = Path(str(self.conf_source))
+        if not root.is_dir():
+            return []
+        envs = [self.base_env, self.env or self.default_run_env]
+        found: list[str] = []
+        for env in dict.fromkeys(e for e in envs if e):
+            for path in _matching_files(root / env, self.config_patterns["catalog"]):
+                if self.ignore_hidden and any(
+                    part.startswith(".") for part in path.relative_to(root).parts
+                ):
+                    continue
+                if entry in _top_level_keys(path):
+                    found.append(_display_path(path))
+        return found
+
+
+def _matching_files(folder: Path, patterns: Iterable[str]) -> list[Path]:
+    paths = {path for pattern in patterns for path in folder.glob(pattern)}
+    return sorted(p for p in paths if p.is_file() and p.suffix in {".yml", ".yaml"})
+
+
+def _top_level_keys(path: Path) -> set[str]:
+    try:
+        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return set()
+    return set(content) if isinstance(content, dict) else set()
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _unknown_placeholders(pattern: str, block: Any) -> set[str]:
+    allowed = set(_PLACEHOLDER.findall(pattern))
+    found: set[str] = set()
+
+    def visit(value: Any) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                visit(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                visit(item)
+        elif isinstance(value, str):
+            found.update(_PLACEHOLDER.findall(value))
+
+    visit(block)
+    return found - allowed
+
+
+def wrap_entry(entry: str, config: dict[str, Any], block: Any) -> dict[str, Any]:
+    """Rewrite one catalog entry into a tracking dataset.
+
+    Keys that Kedro reads from the top of an entry (``versioned``,
+    ``validator``, ``metadata``) stay on top; the rest is the wrapped dataset.
+
+    Args:
+        entry: The catalog key, a factory pattern included.
+        config: The entry without its ``aim:`` block.
+        block: The validated block.
+
+    Returns:
+        The entry as the catalog will read it.
+    """
+    inner = {k: v for k, v in config.items() if k not in _MOVED_TO_WRAPPER}
+    aim = block.model_dump(exclude_defaults=True)
+    aim["type"] = block.type
+    aim["name"] = block.name or entry
+    wrapper: dict[str, Any] = {
+        "type": DATASET_TYPE,
+        "entry": entry,
+        "dataset": inner,
+        "aim": aim,
+    }
+    if config.get("versioned"):
+        wrapper["versioned"] = True
+    if "validator" in config:
+        wrapper["validator"] = config["validator"]
+    if "metadata" in config:
+        wrapper["metadata"] = config["metadata"]
+    return wrapper
+
+
+def rewrite_catalog(
+    catalog: dict[str, Any],
+    *,
+    locate: Callable[[str], list[str]] | None = None,
+) -> dict[str, Any]:
+    """Validate every ``aim:`` block of a catalog and rewrite its entry.
+
+    An entry whose block is ``null`` or has ``enabled: false`` is returned
+    without the block. Entries already rewritten are left alone, so rewriting
+    twice gives the same catalog.
+
+    Args:
+        catalog: The merged and resolved catalog configuration.
+        locate: Gives the files defining an entry; only called on errors.
+
+    Returns:
+        A new catalog configuration.
+
+    Raises:
+        AimConfigError: With every problem of every block.
+    """
+    rewritten: dict[str, Any] = {}
+    problems: list[ConfigProblem] = []
+
+    for entry, config in catalog.items():
+        if (
+            not isinstance(config, dict)
+            or AIM_KEY not in config
+            or config.get("type") == DATASET_TYPE
+        ):
+            rewritten[entry] = config
+            continue
+
+        raw_block = config[AIM_KEY]
+        rest = {k: v for k, v in config.items() if k != AIM_KEY}
+        if raw_block is None:
+            rewritten[entry] = rest
+            continue
+
+        try:
+            block = parse_block(raw_block, entry=entry)
+        except AimConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+
+        unknown = _unknown_placeholders(entry, raw_block)
+        if unknown:
+            problems.append(
+                ConfigProblem(
+                    "",
+                    entry,
+                    AIM_KEY,
+                    f"placeholders {sorted(unknown)} are not in the pattern "
+                    f"'{entry}'; use only the pattern's own placeholders",
+                )
+            )
+            continue
+
+        if not block.enabled:
+            logger.debug("Tracking of '%s' is disabled", entry)
+            rewritten[entry] = rest
+            continue
+        rewritten[entry] = wrap_entry(entry, rest, block)
+        logger.debug("Catalog entry '%s' tracks into Aim as %s", entry, block.type)
+
+    if problems:
+        if locate is not None:
+            problems = [
+                ConfigProblem(", ".join(locate(p.entry)), p.entry, p.path, p.message)
+                for p in problems
+            ]
+        raise AimConfigError(problems, what="the catalog")
+    return rewritten

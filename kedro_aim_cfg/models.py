@@ -1,0 +1,414 @@
+"""Pydantic models of the ``aim:`` block of a catalog entry and of ``aim.yml``.
+
+One model per YAML level. Every model rejects unknown keys, so a typo fails when
+the configuration is loaded rather than at the first save.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+from kedro_aim_cfg.exceptions import AimConfigError, ConfigProblem
+
+ARTIFACT_TYPES = (
+    "image",
+    "figure",
+    "text",
+    "audio",
+    "distribution",
+    "metric",
+    "metrics",
+)
+ITEM_CONTEXT_KEY = "key"
+"""Context key under which each item of a dict of objects is tracked."""
+
+ContextValue = StrictStr | StrictInt | StrictFloat | StrictBool
+_REMOTE_REPOSITORY = re.compile(r"^aim://(?P<host>[A-Za-z0-9.\-]+):(?P<port>\d{1,5})$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoSaveArgs(_Strict):
+    """No keyword arguments: the Aim object of this type takes none."""
+
+
+class ImageSaveArgs(_Strict):
+    """Keyword arguments of ``aim.Image``."""
+
+    caption: str = Field(default="", description="Caption shown under the image.")
+    format: Literal["png", "jpeg", "gif", "bmp", "tiff", "webp"] | None = Field(
+        default=None,
+        description="Encoding of the stored image; 'jpg' is read as 'jpeg'. "
+        "Defaults to the image's own format, else png.",
+    )
+    quality: int = Field(
+        default=90, ge=1, le=100, description="JPEG quality, from 1 to 100."
+    )
+    optimize: bool = Field(default=False, description="Let Pillow optimise the file.")
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _normalise_format(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.lower()
+            return "jpeg" if value == "jpg" else value
+        return value
+
+
+class AudioSaveArgs(_Strict):
+    """Keyword arguments of ``aim.Audio``."""
+
+    caption: str = Field(default="", description="Caption shown with the clip.")
+    format: Literal["wav", "mp3", "flac"] | None = Field(
+        default=None,
+        description="Encoding of raw bytes; numpy arrays are always stored as wav.",
+    )
+    rate: PositiveInt | None = Field(
+        default=None, description="Sample rate in Hz of a numpy array."
+    )
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+
+class DistributionSaveArgs(_Strict):
+    """Keyword arguments of ``aim.Distribution``."""
+
+    bin_count: int = Field(
+        default=64, ge=1, le=512, description="Number of histogram bins, 1 to 512."
+    )
+
+
+class _BlockBase(_Strict):
+    name: Annotated[str, Field(min_length=1, pattern=r"\S")] | None = Field(
+        default=None,
+        description="Name of the Aim sequence; defaults to the catalog entry's name.",
+    )
+    context: dict[str, ContextValue] = Field(
+        default_factory=dict,
+        description="Aim context of the sequence: a mapping of plain scalars.",
+    )
+    enabled: bool = Field(
+        default=True, description="Set to false to keep the entry but not track it."
+    )
+
+    @field_validator("context")
+    @classmethod
+    def _reserved_context_key(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if ITEM_CONTEXT_KEY in value:
+            raise ValueError(
+                f"'{ITEM_CONTEXT_KEY}' is reserved for the keys of a dict of objects; "
+                "use another context key"
+            )
+        return value
+
+
+class ImageBlock(_BlockBase):
+    """Track a PIL image, a uint8 or bool array, or a matplotlib figure."""
+
+    type: Literal["image"]
+    save_args: ImageSaveArgs = Field(default_factory=ImageSaveArgs)
+
+
+class FigureBlock(_BlockBase):
+    """Track a plotly figure, or a matplotlib figure rendered into one."""
+
+    type: Literal["figure"]
+    save_args: NoSaveArgs = Field(default_factory=NoSaveArgs)
+
+
+class TextBlock(_BlockBase):
+    """Track a string."""
+
+    type: Literal["text"]
+    save_args: NoSaveArgs = Field(default_factory=NoSaveArgs)
+
+
+class AudioBlock(_BlockBase):
+    """Track a numpy array (with a rate) or wav, mp3 or flac bytes."""
+
+    type: Literal["audio"]
+    save_args: AudioSaveArgs = Field(default_factory=AudioSaveArgs)
+
+
+class DistributionBlock(_BlockBase):
+    """Track the histogram of an array of numbers."""
+
+    type: Literal["distribution"]
+    save_args: DistributionSaveArgs = Field(default_factory=DistributionSaveArgs)
+
+
+class MetricBlock(_BlockBase):
+    """Track one number."""
+
+    type: Literal["metric"]
+    save_args: NoSaveArgs = Field(default_factory=NoSaveArgs)
+
+
+class MetricsBlock(_BlockBase):
+    """Track a flat or nested dict of numbers, one sequence per key."""
+
+    type: Literal["metrics"]
+    save_args: NoSaveArgs = Field(default_factory=NoSaveArgs)
+
+
+AimBlock = Annotated[
+    ImageBlock
+    | FigureBlock
+    | TextBlock
+    | AudioBlock
+    | DistributionBlock
+    | MetricBlock
+    | MetricsBlock,
+    Field(discriminator="type"),
+]
+"""The ``aim:`` block of a catalog entry, chosen by its ``type``."""
+
+BLOCK_MODELS: dict[str, type[_BlockBase]] = {
+    "image": ImageBlock,
+    "figure": FigureBlock,
+    "text": TextBlock,
+    "audio": AudioBlock,
+    "distribution": DistributionBlock,
+    "metric": MetricBlock,
+    "metrics": MetricsBlock,
+}
+_BLOCK_ADAPTER: TypeAdapter[Any] = TypeAdapter(AimBlock)
+
+
+class AimSettings(_Strict):
+    """Run-level settings, read from ``aim.yml`` in the project's configuration."""
+
+    enabled: StrictBool = Field(
+        default=True, description="Turn all tracking of the project on or off."
+    )
+    repository: str = Field(
+        default=".aim",
+        min_length=1,
+        description="Aim repository: a folder (relative to the project root) or "
+        "aim://host:port of an Aim tracking server.",
+    )
+    experiment: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Aim experiment; defaults to the project's package name.",
+    )
+    run_name: str | None = Field(default=None, description="Name of the Aim run.")
+    description: str | None = Field(
+        default=None, description="Description of the Aim run."
+    )
+    tags: list[StrictStr] = Field(
+        default_factory=list, description="Tags added to every run."
+    )
+    system_tracking_interval: PositiveFloat | None = Field(
+        default=None,
+        description="Seconds between system metric samples; null turns them off.",
+    )
+    capture_terminal_logs: StrictBool = Field(
+        default=False,
+        description="Capture the terminal output into the run. This replaces "
+        "sys.stdout for the whole process.",
+    )
+    log_system_params: StrictBool = Field(
+        default=False,
+        description="Log system parameters. Aim then also stores the environment "
+        "variables, which may hold secrets.",
+    )
+    disabled_pipelines: list[StrictStr] = Field(
+        default_factory=list,
+        description="Pipelines whose runs open no Aim run.",
+    )
+
+    @field_validator("repository")
+    @classmethod
+    def _check_repository(cls, value: str) -> str:
+        if "://" not in value:
+            return value
+        match = _REMOTE_REPOSITORY.match(value)
+        if match is None or not 0 < int(match["port"]) < 65536:  # noqa: PLR2004
+            raise ValueError(
+                f"'{value}' is not a repository address; use a local folder or "
+                "aim://HOST:PORT with a port from 1 to 65535"
+            )
+        return value
+
+    @property
+    def is_remote(self) -> bool:
+        """Whether the repository is an Aim tracking server."""
+        return self.repository.startswith("aim://")
+
+    def repository_for(self, project_path: str | Path) -> str:
+        """Return the repository as Aim expects it.
+
+        Like Aim's own ``--repo`` option, a local repository may be named by the
+        ``.aim`` folder itself or by the folder that holds it.
+
+        Args:
+            project_path: The project root that relative folders are taken from.
+
+        Returns:
+            The ``aim://`` address unchanged, or the absolute folder holding
+            ``.aim``.
+        """
+        if self.is_remote:
+            return self.repository
+        path = Path(self.repository).expanduser()
+        if not path.is_absolute():
+            path = Path(project_path) / path
+        path = path.resolve()
+        return str(path.parent if path.name == ".aim" else path)
+
+
+def _drop_helper_keys(raw: Any) -> Any:
+    if isinstance(raw, Mapping):
+        return {k: v for k, v in raw.items() if not str(k).startswith("_")}
+    return raw
+
+
+def _loc_to_path(prefix: str, loc: tuple[int | str, ...]) -> str:
+    parts = [prefix] if prefix else []
+    parts.extend(str(part) for part in loc)
+    return ".".join(parts) or "<root>"
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """Return the keys allowed at ``loc`` inside ``model``, for error messages."""
+    current: Any = model
+    for part in loc:
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        current = field.annotation
+    return list(getattr(current, "model_fields", {}))
+
+
+def _describe_error(
+    error: Any, model: type[BaseModel] | None
+) -> tuple[tuple[int | str, ...], str]:
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    choices = ", ".join(ARTIFACT_TYPES)
+
+    if kind == "union_tag_not_found":
+        return ("type",), f"is missing; set it to one of: {choices}"
+    if kind == "union_tag_invalid":
+        tag = error.get("ctx", {}).get("tag", error.get("input"))
+        return ("type",), f"'{tag}' is not an artifact type; allowed: {choices}"
+    if kind == "model_attributes_type" and not loc:
+        got = type(error["input"]).__name__
+        return loc, f"must be a mapping of keys (type, name, ...), got a {got}"
+    if kind == "extra_forbidden" and model is not None:
+        allowed = _allowed_keys(model, loc[:-1])
+        hint = f"; allowed: {', '.join(allowed)}" if allowed else "; none allowed"
+        return loc, f"unknown key{hint}"
+
+    message = error["msg"]
+    if kind not in {"missing"} and "input" in error:
+        message = f"{message} (got {error['input']!r})"
+    return loc, message
+
+
+def validation_problems(
+    exc: ValidationError,
+    *,
+    source: str,
+    entry: str,
+    prefix: str,
+    block_type: str | None = None,
+    model: type[BaseModel] | None = None,
+) -> list[ConfigProblem]:
+    """Turn a pydantic error into one problem per invalid value.
+
+    Args:
+        exc: The pydantic validation error.
+        source: The configuration file(s), for the message.
+        entry: The catalog entry, or an empty string for ``aim.yml``.
+        prefix: The key path of the validated mapping, such as ``aim``.
+        block_type: The block's artifact type, when validating a block.
+        model: The validated model, used to list allowed keys.
+
+    Returns:
+        The problems, in pydantic's order.
+    """
+    problems = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        target = model
+        if block_type in BLOCK_MODELS and loc and loc[0] == block_type:
+            # A discriminated union puts the tag first; the user never wrote it.
+            loc = loc[1:]
+            target = BLOCK_MODELS[block_type]
+        loc, message = _describe_error({**error, "loc": loc}, target)
+        problems.append(ConfigProblem(source, entry, _loc_to_path(prefix, loc), message))
+    return problems
+
+
+def parse_block(raw: Any, *, source: str = "", entry: str = "") -> _BlockBase:
+    """Validate an ``aim:`` block.
+
+    Keys starting with an underscore are YAML helpers and are dropped first.
+
+    Args:
+        raw: The block as read from the catalog.
+        source: The catalog file(s), for error messages.
+        entry: The catalog entry, for error messages.
+
+    Returns:
+        The block model of the block's artifact type.
+
+    Raises:
+        AimConfigError: With every problem of the block.
+    """
+    raw = _drop_helper_keys(raw)
+    try:
+        return _BLOCK_ADAPTER.validate_python(raw)  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        block_type = raw.get("type") if isinstance(raw, Mapping) else None
+        problems = validation_problems(
+            exc, source=source, entry=entry, prefix="aim", block_type=block_type
+        )
+        raise AimConfigError(problems, what="the catalog") from exc
+
+
+def parse_settings(raw: Any, *, source: str = "aim.yml") -> AimSettings:
+    """Validate the settings read from ``aim.yml``.
+
+    Args:
+        raw: The mapping read from ``aim.yml``; ``None`` means all defaults.
+        source: The file(s) it came from, for error messages.
+
+    Returns:
+        The settings.
+
+    Raises:
+        AimConfigError: With every problem of the file.
+    """
+    try:
+        return AimSettings.model_validate(_drop_helper_keys(raw or {}))
+    except ValidationError as exc:
+        problems = validation_problems(
+            exc, source=source, entry="", prefix="", model=AimSettings
+        )
+        raise AimConfigError(problems, what="aim.yml") from exc

@@ -1,0 +1,265 @@
+"""The Aim run of a Kedro run: opening, tracking into, and closing it.
+
+At most one run is active in a process. The hook opens it before the pipeline
+starts and closes it when the pipeline ends; :func:`tracking_run` does the same
+by hand, for notebooks and scripts. Tracking datasets look the active run up at
+every save, so they hold no reference to it and stay picklable.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from kedro_aim_cfg.artifacts import TrackedItem
+from kedro_aim_cfg.exceptions import AimRunError
+from kedro_aim_cfg.models import AimSettings
+
+logger = logging.getLogger(__name__)
+
+STATUS_FINISHED = "finished"
+STATUS_FAILED = "failed"
+STATUS_INTERRUPTED = "interrupted"
+STATUS_RUNNING = "running"
+
+
+def _context_key(name: str, context: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (name, *sorted((str(k), repr(v)) for k, v in context.items()))
+
+
+def _ensure_local_repository(path: str) -> None:
+    """Create a local repository once, even when processes race to create it."""
+    from aim import Repo
+
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    if Repo.exists(path):
+        return
+    with FileLock(str(root / ".aim-init.lock")):
+        if not Repo.exists(path):
+            Repo.from_path(path, init=True)
+
+
+class AimRunTracker:
+    """One open Aim run and the bookkeeping of what was tracked into it.
+
+    Steps are counted here, per sequence name and context, so that saves from
+    many threads each get their own step. Tracking is serialised by a lock.
+
+    Attributes:
+        counts: How many objects of each artifact type were tracked.
+        failures: ``(entry, artifact type, cause)`` of each save that was saved
+            but not tracked.
+    """
+
+    def __init__(self, run: Any, *, repository: str) -> None:
+        self._run: Any = run
+        self._lock = threading.Lock()
+        self._steps: dict[tuple[Any, ...], int] = {}
+        self.repository = repository
+        self.hash: str = run.hash
+        self.experiment: str | None = run.experiment
+        self.counts: Counter[str] = Counter()
+        self.failures: list[tuple[str, str, str]] = []
+
+    @classmethod
+    def open(
+        cls,
+        settings: AimSettings,
+        *,
+        project_path: str | Path,
+        experiment: str | None = None,
+    ) -> AimRunTracker:
+        """Open a new Aim run as the settings say.
+
+        Args:
+            settings: The run-level settings.
+            project_path: The root that a relative repository folder is taken from.
+            experiment: The experiment to use when the settings name none.
+
+        Returns:
+            The tracker of the new run.
+
+        Raises:
+            AimRunError: The repository could not be opened or the run created.
+        """
+        from aim import Run
+
+        repository = settings.repository_for(project_path)
+        try:
+            if not settings.is_remote:
+                _ensure_local_repository(repository)
+            run = Run(
+                repo=repository,
+                experiment=settings.experiment or experiment,
+                system_tracking_interval=settings.system_tracking_interval,
+                log_system_params=settings.log_system_params,
+                capture_terminal_logs=settings.capture_terminal_logs,
+            )
+        except Exception as exc:
+            raise AimRunError(
+                f"Could not open an Aim run in repository '{repository}': {exc}"
+            ) from exc
+
+        if settings.run_name:
+            run.name = settings.run_name
+        if settings.description:
+            run.description = settings.description
+        for tag in settings.tags:
+            run.add_tag(tag)
+        return cls(run, repository=repository)
+
+    def set(self, key: str | tuple[str, ...], value: Any) -> None:
+        """Store a run parameter, such as ``kedro`` or ``("kedro", "env")``."""
+        with self._lock:
+            self._run[key] = value
+
+    def next_step(self, name: str, context: Mapping[str, Any]) -> int:
+        """Return the next step of a sequence, starting at 0."""
+        key = _context_key(name, context)
+        step = self._steps.get(key, -1) + 1
+        self._steps[key] = step
+        return step
+
+    def track(self, artifact_type: str, items: list[TrackedItem]) -> None:
+        """Track converted items, each at the next step of its sequence."""
+        with self._lock:
+            for item in items:
+                step = self.next_step(item.name, item.context)
+                self._run.track(
+                    item.value, name=item.name, step=step, context=item.context
+                )
+            self.counts[artifact_type] += len(items)
+
+    def record_failure(self, entry: str, artifact_type: str, cause: str) -> None:
+        """Remember a save that was not tracked, for the run's summary."""
+        with self._lock:
+            self.failures.append((entry, artifact_type, cause))
+
+    def close(self, status: str) -> None:
+        """Record the status and the summary, then close the run.
+
+        Aim keeps a run's lock while the ``Run`` object is referenced, so the
+        reference is dropped as well.
+        """
+        with self._lock:
+            run, self._run = self._run, None
+        if run is None:
+            return
+        try:
+            run["kedro", "status"] = status
+            run["kedro", "tracked"] = dict(self.counts)
+            run["kedro", "not_tracked"] = [
+                {"entry": entry, "type": kind, "cause": cause}
+                for entry, kind, cause in self.failures
+            ]
+        finally:
+            run.close()
+            del run
+
+    def summary(self) -> str:
+        """One line per fact a user wants once the run ends."""
+        tracked = ", ".join(f"{n} {kind}" for kind, n in sorted(self.counts.items()))
+        lines = [
+            f"Aim run {self.hash} (experiment '{self.experiment}') in "
+            f"{self.repository}: tracked {tracked or 'nothing'}."
+        ]
+        if self.failures:
+            lines.append(f"{len(self.failures)} save(s) were saved but not tracked:")
+            lines.extend(
+                f"  {entry} ({kind}): {cause}" for entry, kind, cause in self.failures
+            )
+        lines.append(f"View it with: {self.view_command()}")
+        return "\n".join(lines)
+
+    def view_command(self) -> str:
+        """The command that shows this run."""
+        if self.repository.startswith("aim://"):
+            return f"the UI of the Aim server behind {self.repository}"
+        return f"aim up --repo {self.repository}"
+
+
+_active_lock = threading.Lock()
+_active: AimRunTracker | None = None
+
+
+def active_tracker() -> AimRunTracker | None:
+    """Return the tracker of the run open in this process, if any."""
+    return _active
+
+
+def activate(tracker: AimRunTracker) -> None:
+    """Make ``tracker`` the run that tracking datasets write into.
+
+    Raises:
+        AimRunError: Another run is active already.
+    """
+    global _active  # noqa: PLW0603
+    with _active_lock:
+        if _active is not None and _active is not tracker:
+            raise AimRunError(
+                f"An Aim run ({_active.hash}) is already active in this process; "
+                "close it before opening another."
+            )
+        _active = tracker
+
+
+def deactivate(tracker: AimRunTracker) -> None:
+    """Stop tracking into ``tracker`` if it is the active run."""
+    global _active  # noqa: PLW0603
+    with _active_lock:
+        if _active is tracker:
+            _active = None
+
+
+@contextmanager
+def tracking_run(
+    settings: AimSettings | Mapping[str, Any] | None = None,
+    *,
+    project_path: str | Path = ".",
+    experiment: str | None = None,
+) -> Iterator[AimRunTracker]:
+    """Open an Aim run for the saves made inside the ``with`` block.
+
+    Meant for notebooks and scripts, where no ``kedro run`` opens one::
+
+        from kedro_aim_cfg import tracking_run
+
+        with tracking_run({"experiment": "notebook"}, project_path=".") as run:
+            catalog.save("confusion_matrix", figure)
+        print(run.hash)
+
+    Args:
+        settings: Settings as in ``aim.yml``; defaults to all defaults.
+        project_path: The root a relative repository folder is taken from.
+        experiment: The experiment to use when the settings name none.
+
+    Yields:
+        The tracker of the open run.
+    """
+    if not isinstance(settings, AimSettings):
+        from kedro_aim_cfg.models import parse_settings
+
+        settings = parse_settings(settings, source="tracking_run(settings=...)")
+    tracker = AimRunTracker.open(
+        settings, project_path=project_path, experiment=experiment
+    )
+    activate(tracker)
+    status = STATUS_FAILED
+    try:
+        yield tracker
+        status = STATUS_FINISHED
+    except KeyboardInterrupt:
+        status = STATUS_INTERRUPTED
+        raise
+    finally:
+        deactivate(tracker)
+        tracker.close(status)
+        logger.info("%s", tracker.summary())
