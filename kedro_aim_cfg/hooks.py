@@ -22,6 +22,7 @@ from kedro_aim_cfg.run import (
     STATUS_FAILED,
     STATUS_FINISHED,
     STATUS_INTERRUPTED,
+    STATUS_RUNNING,
     AimRunTracker,
     activate,
     deactivate,
@@ -108,6 +109,7 @@ class AimHook:
         self._settings: AimSettings | None = None
         self._project_path: Path | None = None
         self._params: dict[str, Any] = {}
+        self._env: str | None = None
         self._tracker: AimRunTracker | None = None
 
     @hook_impl
@@ -120,6 +122,8 @@ class AimHook:
         self._settings = read_settings(context.config_loader)
         self._project_path = Path(context.project_path)
         self._params = context.params
+        loader = context.config_loader
+        self._env = loader.env or loader.default_run_env or None
 
     @hook_impl
     def before_pipeline_run(
@@ -142,7 +146,8 @@ class AimHook:
             experiment=PACKAGE_NAME,
         )
         kedro_info = {key: run_params.get(key) for key in _RUN_PARAMS_LOGGED}
-        kedro_info["status"] = "running"
+        kedro_info["env"] = run_params.get("env") or self._env
+        kedro_info["status"] = STATUS_RUNNING
         tracker.set("kedro", to_plain(kedro_info))
         tracker.set("params", to_plain(self._params))
         activate(tracker)

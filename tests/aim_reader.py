@@ -1,0 +1,113 @@
+"""Read every run of an Aim repository and print it as JSON.
+
+Tests run this file in a fresh process, so that what they assert is what landed
+in the repository, not what the writing process still holds in memory.
+
+Usage: python aim_reader.py REPOSITORY
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import wave
+from typing import Any
+
+from aim import Repo
+from aim.sdk.index_manager import RepoIndexManager
+
+SEQUENCE_TYPES = {
+    "image": "aim.image",
+    "figure": "aim.figure",
+    "text": "aim.text",
+    "audio": "aim.audio",
+    "distribution": "aim.distribution",
+}
+
+
+def _describe(kind: str, value: Any) -> Any:
+    if isinstance(value, list):
+        return [_describe(kind, item) for item in value]
+    if kind == "image":
+        return {
+            "width": value.width,
+            "height": value.height,
+            "format": value.format,
+            "caption": value.caption,
+        }
+    if kind == "figure":
+        figure = value.to_plotly_figure()
+        return {"traces": [trace.type for trace in figure.data]}
+    if kind == "text":
+        return value.data
+    if kind == "audio":
+        data = bytes(value.data.getvalue() if hasattr(value.data, "getvalue") else value.data)
+        described: dict[str, Any] = {
+            "format": value.storage["format"],
+            "caption": value.storage["caption"],
+            "bytes": len(data),
+        }
+        if described["format"] == "wav":
+            with wave.open(io.BytesIO(data)) as clip:
+                described["rate"] = clip.getframerate()
+                described["frames"] = clip.getnframes()
+        return described
+    if kind == "distribution":
+        return {"bin_count": value.bin_count, "total": float(sum(value.weights))}
+    return value
+
+
+def read_repository(path: str) -> list[dict[str, Any]]:
+    repo = Repo.from_path(path)
+    manager = RepoIndexManager.get_index_manager(repo)
+    runs = []
+    for run_hash in repo.list_all_runs():
+        manager.index(run_hash)
+        run = repo.get_run(run_hash)
+        sequences: list[dict[str, Any]] = []
+        for metric in run.metrics():
+            steps, (values, *_) = metric.data.items_list()
+            sequences.append(
+                {
+                    "type": "metric",
+                    "name": metric.name,
+                    "context": metric.context.to_dict(),
+                    "steps": [int(s) for s in steps],
+                    "values": list(values),
+                }
+            )
+        for kind, dtype in SEQUENCE_TYPES.items():
+            for name, context, _ in run.iter_sequence_info_by_type(dtype):
+                getter = getattr(run, f"get_{kind}_sequence")
+                sequence = getter(name, context)
+                steps, (values, *_) = sequence.data.items_list()
+                sequences.append(
+                    {
+                        "type": kind,
+                        "name": name,
+                        "context": context.to_dict(),
+                        "steps": [int(s) for s in steps],
+                        "values": [_describe(kind, v) for v in values],
+                    }
+                )
+        runs.append(
+            {
+                "hash": run_hash,
+                "experiment": run.experiment,
+                "name": run.name,
+                "description": run.description,
+                "tags": [tag.name for tag in run.props.tags],
+                "params": run.get("params"),
+                "kedro": run.get("kedro"),
+                "active": run.active,
+                "sequences": sorted(
+                    sequences, key=lambda s: (s["type"], s["name"], sorted(s["context"].items()))
+                ),
+            }
+        )
+    return runs
+
+
+if __name__ == "__main__":
+    json.dump(read_repository(sys.argv[1]), sys.stdout, default=str)
