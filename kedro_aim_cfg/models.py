@@ -198,6 +198,13 @@ BLOCK_MODELS: dict[str, type[_BlockBase]] = {
 _BLOCK_ADAPTER: TypeAdapter[Any] = TypeAdapter(AimBlock)
 
 
+def block_json_schema() -> dict[str, Any]:
+    """Return the JSON schema of an ``aim:`` block, for editors."""
+    schema = _BLOCK_ADAPTER.json_schema()
+    schema["title"] = "kedro-aim-cfg aim: block"
+    return schema
+
+
 class AimSettings(_Strict):
     """Run-level settings, read from ``aim.yml`` in the project's configuration."""
 
