@@ -7,7 +7,7 @@ into the Aim run of the ``kedro run``.
 
 from __future__ import annotations
 
-from kedro_aim_cfg.dataset import AimTrackingDataset
+from kedro_aim_cfg.dataset import AimRunDataset, AimTrackingDataset
 from kedro_aim_cfg.exceptions import AimConfigError, AimRunError, AimTrackingError
 from kedro_aim_cfg.loader import AimConfigLoader
 from kedro_aim_cfg.models import AimSettings
@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AimConfigError",
     "AimConfigLoader",
+    "AimRunDataset",
     "AimRunError",
     "AimRunTracker",
     "AimSettings",

@@ -58,7 +58,7 @@ def _render_matplotlib(figure: Any) -> bytes:
 
 def to_image(data: Any, save_args: Mapping[str, Any]) -> Any:
     """Convert a PIL image, a uint8 or bool array or a matplotlib figure."""
-    from aim import Image
+    from aim.sdk.objects import Image
     from PIL import Image as PILImage
 
     if isinstance(data, np.ndarray):
@@ -69,7 +69,7 @@ def to_image(data: Any, save_args: Mapping[str, Any]) -> Any:
                 f"an image array must be of dtype uint8 or bool, got {data.dtype}; "
                 "scale it to 0-255 and cast it to uint8"
             )
-        if data.ndim == 3 and data.shape[2] == 1:  # noqa: PLR2004
+        if data.ndim == 3 and data.shape[2] == 1:
             data = data[:, :, 0]
         if data.ndim not in (2, 3):
             raise ValueError(
@@ -93,7 +93,7 @@ def to_figure(data: Any, save_args: Mapping[str, Any]) -> Any:
     them), so a matplotlib figure is rendered to PNG at its own size and DPI and
     shown as the single image of a plotly figure.
     """
-    from aim import Figure
+    from aim.sdk.objects import Figure
 
     if _is_matplotlib_figure(data):
         import plotly.graph_objects as go
@@ -110,15 +110,14 @@ def to_figure(data: Any, save_args: Mapping[str, Any]) -> Any:
         )
     elif not _is_plotly_figure(data):
         raise TypeError(
-            "figure takes a plotly or matplotlib figure, "
-            f"got {_type_name(data)}"
+            f"figure takes a plotly or matplotlib figure, got {_type_name(data)}"
         )
     return Figure(data, **dict(save_args))
 
 
 def to_text(data: Any, save_args: Mapping[str, Any]) -> Any:
     """Convert a string."""
-    from aim import Text
+    from aim.sdk.objects import Text
 
     if not isinstance(data, str):
         raise TypeError(f"text takes a str, got {_type_name(data)}")
@@ -137,7 +136,7 @@ _AUDIO_SIGNATURES = (
 
 def to_audio(data: Any, save_args: Mapping[str, Any]) -> Any:
     """Convert a numpy array of samples or wav, mp3 or flac bytes."""
-    from aim import Audio
+    from aim.sdk.objects import Audio
 
     args = dict(save_args)
     if isinstance(data, np.ndarray):
@@ -169,7 +168,7 @@ def to_audio(data: Any, save_args: Mapping[str, Any]) -> Any:
 
 def to_distribution(data: Any, save_args: Mapping[str, Any]) -> Any:
     """Convert an array-like of finite numbers."""
-    from aim import Distribution
+    from aim.sdk.objects import Distribution
 
     try:
         samples = np.asarray(data, dtype=float).ravel()
@@ -264,4 +263,3 @@ def convert(
             for key, value in data.items()
         ]
     return [TrackedItem(name, converter(data, save_args), context)]
-

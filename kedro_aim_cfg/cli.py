@@ -55,10 +55,9 @@ def _config_loader(project_path: Path, env: str | None) -> Any:
         conf_source=str(conf_source), env=env, **settings.CONFIG_LOADER_ARGS
     )
     run_env = env or loader.default_run_env
-    if run_env and not (conf_source / run_env).is_dir():
-        raise KedroCliError(
-            f"Environment '{run_env}' does not exist: no folder {conf_source / run_env}."
-        )
+    folder = conf_source / run_env
+    if run_env and not folder.is_dir():
+        raise KedroCliError(f"Environment '{run_env}' does not exist: no {folder}.")
     return loader
 
 
@@ -146,7 +145,9 @@ def _settings_template() -> str:
 
 
 @aim_commands.command(name="init")
-@env_option(default="base", help="Environment to write aim.yml into.")
+@click.option(
+    "--env", "-e", default="base", show_default=True, help="Environment to write into."
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing aim.yml.")
 @click.pass_obj
 def init(metadata: Any, env: str, force: bool) -> None:
@@ -268,8 +269,8 @@ def list_runs(repository: str, limit: int) -> list[dict[str, Any]]:
         One mapping per run: hash, experiment, pipeline, status, start, duration
         and the objects tracked per type.
     """
-    from aim import Repo
     from aim.sdk.index_manager import RepoIndexManager
+    from aim.sdk.repo import Repo
 
     repo = Repo.from_path(repository)
     runs = []

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kedro.io import AbstractDataset, Version
+from kedro.io import AbstractDataset, DatasetError, Version
 
 from kedro_aim_cfg.artifacts import TrackedItem, convert
 from kedro_aim_cfg.models import parse_block
@@ -16,6 +16,8 @@ logger = logging.getLogger(__name__)
 
 DATASET_TYPE = "kedro_aim_cfg.AimTrackingDataset"
 """The ``type`` that the loader gives to every rewritten catalog entry."""
+RUN_DATASET_TYPE = "kedro_aim_cfg.AimRunDataset"
+"""The ``type`` of the catalog entry through which nodes receive the run."""
 
 
 class AimTrackingDataset(AbstractDataset[Any, Any]):
@@ -177,8 +179,8 @@ class AimTrackingDataset(AbstractDataset[Any, Any]):
                 )
             return
         try:
-            tracker.track(self._block.type, items)
-        except Exception as exc:  # noqa: BLE001
+            tracker.track_items(self._block.type, items)
+        except Exception as exc:
             self._not_tracked(f"Aim could not track it: {exc}")
 
     def _not_tracked(self, cause: str) -> None:
@@ -205,4 +207,51 @@ class AimTrackingDataset(AbstractDataset[Any, Any]):
         }
 
 
-__all__ = ["DATASET_TYPE", "AimTrackingDataset"]
+class AimRunDataset(AbstractDataset[None, Any]):
+    """Give a node the active Aim run, to track values the catalog does not hold.
+
+    The loader adds this entry as ``aim_run`` (``run_input`` in ``aim.yml``
+    renames it), so a node can take it as an input:
+
+    .. code-block:: python
+
+        def train(model_input, aim_run):
+            for epoch, loss in enumerate(fit(model_input)):
+                aim_run.track(loss, name="loss", context={"subset": "train"})
+
+        node(train, ["model_input", "aim_run"], "model")
+
+    Loading it gives the :class:`~kedro_aim_cfg.run.AimRunTracker` of the run.
+    """
+
+    def __init__(self, *, metadata: dict[str, Any] | None = None) -> None:
+        """Create the dataset.
+
+        Args:
+            metadata: Free-form metadata, as every Kedro dataset takes.
+        """
+        self.metadata = metadata
+
+    def load(self) -> Any:
+        tracker = active_tracker()
+        if tracker is None:
+            raise DatasetError(
+                "No Aim run is active in this process, so the run input has "
+                "nothing to give. It is available inside 'kedro run' (with the "
+                "sequential or thread runner) and inside kedro_aim_cfg.tracking_run()."
+            )
+        return tracker
+
+    def save(self, data: None) -> None:
+        raise DatasetError(
+            f"{type(self).__name__} is read-only: it gives nodes the active Aim run."
+        )
+
+    def _exists(self) -> bool:
+        return active_tracker() is not None
+
+    def _describe(self) -> dict[str, Any]:
+        return {}
+
+
+__all__ = ["DATASET_TYPE", "RUN_DATASET_TYPE", "AimRunDataset", "AimTrackingDataset"]

@@ -13,11 +13,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
 
-from kedro_aim_cfg.loader import AIM_KEY, AimConfigLoader
-from kedro_aim_cfg.models import AimSettings, parse_settings
+from kedro_aim_cfg.loader import AimConfigLoader
+from kedro_aim_cfg.models import AimSettings
 from kedro_aim_cfg.run import (
     STATUS_FAILED,
     STATUS_FINISHED,
@@ -77,24 +76,12 @@ def read_settings(config_loader: Any) -> AimSettings:
         config_loader: The project's config loader.
 
     Returns:
-        The validated settings; all defaults when the project has no ``aim.yml``.
+        The validated settings; all defaults when the project has no ``aim.yml``
+        or does not use ``AimConfigLoader``.
     """
-    try:
-        raw = config_loader[AIM_KEY]
-    except (KeyError, MissingConfigException):
-        raw = {}
-    source = ", ".join(
-        str(Path(str(config_loader.conf_source)) / env / "aim.yml")
-        for env in dict.fromkeys(
-            e
-            for e in (
-                config_loader.base_env,
-                config_loader.env or config_loader.default_run_env,
-            )
-            if e
-        )
-    )
-    return parse_settings(raw, source=source or "aim.yml")
+    if isinstance(config_loader, AimConfigLoader):
+        return config_loader.aim_settings()
+    return AimSettings()
 
 
 class AimHook:
@@ -119,6 +106,13 @@ class AimHook:
         if not isinstance(context.config_loader, AimConfigLoader):
             logger.debug("The project does not use AimConfigLoader: no Aim run")
             return
+
+        # Kedro's default logging shows INFO only for its own loggers and the
+        # project's; the run hash and summary are worth showing too, unless the
+        # project's logging configuration says otherwise.
+        package_logger = logging.getLogger("kedro_aim_cfg")
+        if package_logger.level == logging.NOTSET:
+            package_logger.setLevel(logging.INFO)
         self._settings = read_settings(context.config_loader)
         self._project_path = Path(context.project_path)
         self._params = context.params
@@ -152,9 +146,7 @@ class AimHook:
         tracker.set("params", to_plain(self._params))
         activate(tracker)
         self._tracker = tracker
-        logger.info(
-            "Tracking into Aim run %s in %s", tracker.hash, tracker.repository
-        )
+        logger.info("Tracking into Aim run %s in %s", tracker.hash, tracker.repository)
 
     @hook_impl
     def after_pipeline_run(
@@ -177,7 +169,9 @@ class AimHook:
     ) -> None:
         """Close the run as failed."""
         status = (
-            STATUS_INTERRUPTED if isinstance(error, KeyboardInterrupt) else STATUS_FAILED
+            STATUS_INTERRUPTED
+            if isinstance(error, KeyboardInterrupt)
+            else STATUS_FAILED
         )
         self._close(status)
 

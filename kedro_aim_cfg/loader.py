@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from kedro.config import OmegaConfigLoader
+from kedro.config import MissingConfigException, OmegaConfigLoader
 
-from kedro_aim_cfg.dataset import DATASET_TYPE
+from kedro_aim_cfg.dataset import DATASET_TYPE, RUN_DATASET_TYPE
 from kedro_aim_cfg.exceptions import AimConfigError, ConfigProblem
-from kedro_aim_cfg.models import parse_block
+from kedro_aim_cfg.models import AimSettings, parse_block, parse_settings
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,45 @@ class AimConfigLoader(OmegaConfigLoader):
         config = super().__getitem__(key)
         if key != "catalog":
             return config
-        return rewrite_catalog(config, locate=self.files_defining)
+        catalog = rewrite_catalog(config, locate=self.files_defining)
+        run_input = self.aim_settings().run_input
+        if run_input is not None:
+            existing = catalog.get(run_input)
+            if existing is not None and (
+                not isinstance(existing, dict)
+                or existing.get("type") != RUN_DATASET_TYPE
+            ):
+                problem = ConfigProblem(
+                    ", ".join(self.files_defining(run_input)),
+                    run_input,
+                    "<entry>",
+                    "this name is the run input of kedro-aim-cfg; rename the entry, "
+                    "or set run_input in aim.yml to another name or to null",
+                )
+                raise AimConfigError([problem], what="the catalog")
+            catalog[run_input] = {"type": RUN_DATASET_TYPE}
+        return catalog
+
+    def aim_settings(self) -> AimSettings:
+        """Read and validate ``aim.yml``; all defaults when there is none.
+
+        Raises:
+            AimConfigError: With every problem of the file.
+        """
+        try:
+            raw = self[AIM_KEY]
+        except MissingConfigException:
+            raw = {}
+        root = Path(str(self.conf_source))
+        envs = dict.fromkeys(
+            e for e in (self.base_env, self.env or self.default_run_env) if e
+        )
+        source = ", ".join(
+            _display_path(path)
+            for env in envs
+            for path in _matching_files(root / env, self.config_patterns[AIM_KEY])
+        )
+        return parse_settings(raw, source=source or "aim.yml")
 
     def files_defining(self, entry: str) -> list[str]:
         """Return the catalog files of the base and run environments that define

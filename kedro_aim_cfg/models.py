@@ -101,7 +101,11 @@ class DistributionSaveArgs(_Strict):
     )
 
 
-class _BlockBase(_Strict):
+class AimBlockModel(_Strict):
+    """What every ``aim:`` block has, whatever its artifact type."""
+
+    type: str
+    save_args: BaseModel = Field(default_factory=NoSaveArgs)
     name: Annotated[str, Field(min_length=1, pattern=r"\S")] | None = Field(
         default=None,
         description="Name of the Aim sequence; defaults to the catalog entry's name.",
@@ -125,49 +129,49 @@ class _BlockBase(_Strict):
         return value
 
 
-class ImageBlock(_BlockBase):
+class ImageBlock(AimBlockModel):
     """Track a PIL image, a uint8 or bool array, or a matplotlib figure."""
 
     type: Literal["image"]
     save_args: ImageSaveArgs = Field(default_factory=ImageSaveArgs)
 
 
-class FigureBlock(_BlockBase):
+class FigureBlock(AimBlockModel):
     """Track a plotly figure, or a matplotlib figure rendered into one."""
 
     type: Literal["figure"]
     save_args: NoSaveArgs = Field(default_factory=NoSaveArgs)
 
 
-class TextBlock(_BlockBase):
+class TextBlock(AimBlockModel):
     """Track a string."""
 
     type: Literal["text"]
     save_args: NoSaveArgs = Field(default_factory=NoSaveArgs)
 
 
-class AudioBlock(_BlockBase):
+class AudioBlock(AimBlockModel):
     """Track a numpy array (with a rate) or wav, mp3 or flac bytes."""
 
     type: Literal["audio"]
     save_args: AudioSaveArgs = Field(default_factory=AudioSaveArgs)
 
 
-class DistributionBlock(_BlockBase):
+class DistributionBlock(AimBlockModel):
     """Track the histogram of an array of numbers."""
 
     type: Literal["distribution"]
     save_args: DistributionSaveArgs = Field(default_factory=DistributionSaveArgs)
 
 
-class MetricBlock(_BlockBase):
+class MetricBlock(AimBlockModel):
     """Track one number."""
 
     type: Literal["metric"]
     save_args: NoSaveArgs = Field(default_factory=NoSaveArgs)
 
 
-class MetricsBlock(_BlockBase):
+class MetricsBlock(AimBlockModel):
     """Track a flat or nested dict of numbers, one sequence per key."""
 
     type: Literal["metrics"]
@@ -186,7 +190,7 @@ AimBlock = Annotated[
 ]
 """The ``aim:`` block of a catalog entry, chosen by its ``type``."""
 
-BLOCK_MODELS: dict[str, type[_BlockBase]] = {
+BLOCK_MODELS: dict[str, type[AimBlockModel]] = {
     "image": ImageBlock,
     "figure": FigureBlock,
     "text": TextBlock,
@@ -247,6 +251,13 @@ class AimSettings(_Strict):
         default_factory=list,
         description="Pipelines whose runs open no Aim run.",
     )
+    run_input: Annotated[str, Field(min_length=1, pattern=r"^[^{}\s]+$")] | None = (
+        Field(
+            default="aim_run",
+            description="Catalog entry through which nodes receive the active run; "
+            "null adds none.",
+        )
+    )
 
     @field_validator("repository")
     @classmethod
@@ -254,7 +265,7 @@ class AimSettings(_Strict):
         if "://" not in value:
             return value
         match = _REMOTE_REPOSITORY.match(value)
-        if match is None or not 0 < int(match["port"]) < 65536:  # noqa: PLR2004
+        if match is None or not 0 < int(match["port"]) < 65536:
             raise ValueError(
                 f"'{value}' is not a repository address; use a local folder or "
                 "aim://HOST:PORT with a port from 1 to 65535"
@@ -368,11 +379,13 @@ def validation_problems(
             loc = loc[1:]
             target = BLOCK_MODELS[block_type]
         loc, message = _describe_error({**error, "loc": loc}, target)
-        problems.append(ConfigProblem(source, entry, _loc_to_path(prefix, loc), message))
+        problems.append(
+            ConfigProblem(source, entry, _loc_to_path(prefix, loc), message)
+        )
     return problems
 
 
-def parse_block(raw: Any, *, source: str = "", entry: str = "") -> _BlockBase:
+def parse_block(raw: Any, *, source: str = "", entry: str = "") -> AimBlockModel:
     """Validate an ``aim:`` block.
 
     Keys starting with an underscore are YAML helpers and are dropped first.

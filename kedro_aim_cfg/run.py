@@ -36,7 +36,7 @@ def _context_key(name: str, context: Mapping[str, Any]) -> tuple[Any, ...]:
 
 def _ensure_local_repository(path: str) -> None:
     """Create a local repository once, even when processes race to create it."""
-    from aim import Repo
+    from aim.sdk.repo import Repo
 
     root = Path(path)
     root.mkdir(parents=True, exist_ok=True)
@@ -90,7 +90,7 @@ class AimRunTracker:
         Raises:
             AimRunError: The repository could not be opened or the run created.
         """
-        from aim import Run
+        from aim.sdk.run import Run
 
         repository = settings.repository_for(project_path)
         try:
@@ -119,7 +119,7 @@ class AimRunTracker:
     def set(self, key: str | tuple[str, ...], value: Any) -> None:
         """Store a run parameter, such as ``kedro`` or ``("kedro", "env")``."""
         with self._lock:
-            self._run[key] = value
+            self._open_run()[key] = value
 
     def next_step(self, name: str, context: Mapping[str, Any]) -> int:
         """Return the next step of a sequence, starting at 0."""
@@ -128,15 +128,49 @@ class AimRunTracker:
         self._steps[key] = step
         return step
 
-    def track(self, artifact_type: str, items: list[TrackedItem]) -> None:
+    def track_items(self, artifact_type: str, items: list[TrackedItem]) -> None:
         """Track converted items, each at the next step of its sequence."""
         with self._lock:
+            run = self._open_run()
             for item in items:
                 step = self.next_step(item.name, item.context)
-                self._run.track(
-                    item.value, name=item.name, step=step, context=item.context
-                )
+                run.track(item.value, name=item.name, step=step, context=item.context)
             self.counts[artifact_type] += len(items)
+
+    def track(
+        self,
+        value: Any,
+        *,
+        name: str,
+        step: int | None = None,
+        epoch: int | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Track one value, as ``aim.Run.track`` does, from inside a node.
+
+        Args:
+            value: A number or an Aim object (``aim.Image``, ``aim.Text``, ...).
+            name: The sequence name.
+            step: The step; by default the next step of the sequence.
+            epoch: The training epoch, a whole number.
+            context: The sequence context, a mapping of plain scalars.
+        """
+        context = dict(context or {})
+        with self._lock:
+            run = self._open_run()
+            if step is None:
+                step = self.next_step(name, context)
+            else:
+                key = _context_key(name, context)
+                self._steps[key] = max(step, self._steps.get(key, -1))
+            run.track(value, name=name, step=step, epoch=epoch, context=context)
+            kind = "metric" if isinstance(value, int | float) else type(value).__name__
+            self.counts[kind.lower()] += 1
+
+    def _open_run(self) -> Any:
+        if self._run is None:
+            raise AimRunError(f"The Aim run {self.hash} is closed already.")
+        return self._run
 
     def record_failure(self, entry: str, artifact_type: str, cause: str) -> None:
         """Remember a save that was not tracked, for the run's summary."""
