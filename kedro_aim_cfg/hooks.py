@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,13 @@ def to_plain(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)
+
+
+def runner_name(runner: Any) -> str:
+    """Name the runner of ``run_params``, which Kedro gives as ``str(runner)``."""
+    text = str(runner or "SequentialRunner")
+    match = re.match(r"<(?:[\w.]+\.)?(\w+) object at", text)
+    return match.group(1) if match else text
 
 
 def read_settings(config_loader: Any) -> AimSettings:
@@ -140,6 +148,7 @@ class AimHook:
             experiment=PACKAGE_NAME,
         )
         kedro_info = {key: run_params.get(key) for key in _RUN_PARAMS_LOGGED}
+        kedro_info["runner"] = runner_name(run_params.get("runner"))
         kedro_info["env"] = run_params.get("env") or self._env
         kedro_info["status"] = STATUS_RUNNING
         tracker.set("kedro", to_plain(kedro_info))

@@ -8,7 +8,9 @@ every save, so they hold no reference to it and stay picklable.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import tempfile
 import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -42,7 +44,9 @@ def _ensure_local_repository(path: str) -> None:
     root.mkdir(parents=True, exist_ok=True)
     if Repo.exists(path):
         return
-    with FileLock(str(root / ".aim-init.lock")):
+    digest = hashlib.sha1(str(root.resolve()).encode(), usedforsecurity=False)
+    lock = Path(tempfile.gettempdir()) / f"kedro-aim-cfg-{digest.hexdigest()}.lock"
+    with FileLock(str(lock)):
         if not Repo.exists(path):
             Repo.from_path(path, init=True)
 
