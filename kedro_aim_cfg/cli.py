@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 from kedro.config import MissingConfigException
-from kedro.framework.cli.utils import KedroCliError, env_option
+from kedro.framework.cli.utils import env_option
 
 from kedro_aim_cfg.exceptions import AimConfigError, ConfigProblem
 from kedro_aim_cfg.loader import AimConfigLoader
@@ -39,7 +39,7 @@ def aim_commands() -> None:
 
 def _project_path(metadata: Any) -> Path:
     if metadata is None:
-        raise KedroCliError(
+        raise click.ClickException(
             "'kedro aim' runs inside a Kedro project: no pyproject.toml with a "
             "[tool.kedro] section was found here."
         )
@@ -57,14 +57,16 @@ def _config_loader(project_path: Path, env: str | None) -> Any:
     run_env = env or loader.default_run_env
     folder = conf_source / run_env
     if run_env and not folder.is_dir():
-        raise KedroCliError(f"Environment '{run_env}' does not exist: no {folder}.")
+        raise click.ClickException(
+            f"Environment '{run_env}' does not exist: no {folder}."
+        )
     return loader
 
 
 def _require_aim_loader(loader: Any) -> AimConfigLoader:
     if not isinstance(loader, AimConfigLoader):
         lines = "\n  ".join(SETTINGS_LINES)
-        raise KedroCliError(
+        raise click.ClickException(
             f"This project's CONFIG_LOADER_CLASS is {type(loader).__name__}, so its "
             f"aim: blocks are not read. Put these lines in settings.py:\n  {lines}"
         )
@@ -77,7 +79,7 @@ def _config_errors() -> Iterator[None]:
     try:
         yield
     except (AimConfigError, MissingConfigException) as exc:
-        raise KedroCliError(str(exc)) from exc
+        raise click.ClickException(str(exc)) from exc
 
 
 def _settings(loader: AimConfigLoader) -> AimSettings:
@@ -157,10 +159,14 @@ def init(metadata: Any, env: str, force: bool) -> None:
     project_path = _project_path(metadata)
     folder = project_path / settings.CONF_SOURCE / env
     if not folder.is_dir():
-        raise KedroCliError(f"Environment '{env}' does not exist: no folder {folder}.")
+        raise click.ClickException(
+            f"Environment '{env}' does not exist: no folder {folder}."
+        )
     target = folder / "aim.yml"
     if target.exists() and not force:
-        raise KedroCliError(f"{target} exists already; use --force to overwrite it.")
+        raise click.ClickException(
+            f"{target} exists already; use --force to overwrite it."
+        )
 
     target.write_text(_settings_template(), encoding="utf-8")
     click.echo(f"Wrote {target}")
@@ -199,7 +205,7 @@ def _aim_executable() -> str:
     local = Path(sys.executable).parent / "aim"
     found = str(local) if local.exists() else shutil.which("aim")
     if found is None:
-        raise KedroCliError("The 'aim' command was not found; is aim installed?")
+        raise click.ClickException("The 'aim' command was not found; is aim installed?")
     return found
 
 
@@ -223,7 +229,7 @@ def ui(metadata: Any, env: str | None, host: str, port: int) -> None:
 
     repository = settings.repository_for(project_path)
     if not Path(repository, ".aim").is_dir():
-        raise KedroCliError(
+        raise click.ClickException(
             f"No Aim repository at {repository} yet: run the pipeline first."
         )
     command = [_aim_executable(), "up", "--repo", repository]
@@ -273,13 +279,14 @@ def list_runs(repository: str, limit: int) -> list[dict[str, Any]]:
     from aim.sdk.repo import Repo
 
     repo = Repo.from_path(repository)
-    runs = []
-    for run_hash in repo.list_all_runs():
-        if not repo.is_remote_repo:
-            RepoIndexManager.get_index_manager(repo).index(run_hash)
-        run = repo.get_run(run_hash)
-        if run is not None:
-            runs.append(run)
+    hashes = repo.list_all_runs()
+    if not repo.is_remote_repo:
+        # Index every run before reading any: the first read fixes which runs
+        # the repository's reader sees.
+        manager = RepoIndexManager.get_index_manager(repo)
+        for run_hash in hashes:
+            manager.index(run_hash)
+    runs = [run for run in map(repo.get_run, hashes) if run is not None]
     runs.sort(key=lambda run: run.creation_time, reverse=True)
     return [_describe_run(run) for run in runs[:limit]]
 

@@ -1,0 +1,259 @@
+"""The ``kedro aim`` commands, run through Kedro's own command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from kedro_aim_cfg.models import AimSettings
+
+CATALOG = """
+metrics:
+  type: json.JSONDataset
+  filepath: data/metrics.json
+  aim: {type: metrics, context: {subset: test}}
+report:
+  type: text.TextDataset
+  filepath: data/report.txt
+  aim: {type: text}
+"""
+
+BAD_CATALOG = """
+metrics:
+  type: json.JSONDataset
+  filepath: data/metrics.json
+  aim: {type: metricz}
+report:
+  type: text.TextDataset
+  filepath: data/report.txt
+  aim: {type: text, save_args: {caption: x}}
+"""
+
+
+@pytest.fixture
+def project(make_project):
+    project = make_project()
+    project.write_catalog(CATALOG)
+    project.write_pipeline(
+        [
+            ("make_metrics", "params:seed", "metrics"),
+            ("make_text", "params:seed", "report"),
+        ]
+    )
+    return project
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class TestHelp:
+    def test_aim_group_is_listed_in_kedro_help(self, project):
+        result = project.kedro("--help")
+        assert "aim" in result.stdout.split("Project specific commands")[1]
+
+    def test_outside_a_project_the_commands_say_so(self, tmp_path):
+        result = subprocess.run(
+            [sys.executable, "-m", "kedro", "aim", "check"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"},
+            check=False,
+        )
+        # Kedro loads project commands only inside a project.
+        assert result.returncode != 0
+        assert "No such command 'aim'" in result.stdout + result.stderr
+
+
+class TestCheck:
+    def test_valid_project_exits_0_with_a_summary(self, project):
+        result = project.kedro("aim", "check")
+        assert "OK: 2 tracked entries (1 metrics, 1 text)" in result.stdout
+        assert not (project.path / ".aim").exists()
+        assert not (project.path / "data").exists()
+
+    def test_every_problem_of_catalog_and_aim_yml_is_listed(self, project):
+        project.write_catalog(BAD_CATALOG)
+        project.write_aim({"experiment": "x", "colour": "red"})
+        result = project.kedro("aim", "check", check=False)
+        assert result.returncode == 1
+        output = result.stderr
+        assert "3 problems" in output
+        assert "entry 'metrics', aim.type: 'metricz' is not an artifact type" in output
+        assert "entry 'report', aim.save_args.caption: unknown key; none allowed" in (
+            output
+        )
+        assert "colour: unknown key; allowed: enabled, repository" in output
+        assert "conf/base/catalog.yml" in output
+        assert "conf/base/aim.yml" in output
+        assert not (project.path / ".aim").exists()
+
+    def test_missing_environment_is_an_error(self, project):
+        result = project.kedro("aim", "check", "--env", "nowhere", check=False)
+        assert result.returncode != 0
+        assert "nowhere" in result.stdout + result.stderr
+
+    def test_project_without_the_loader_is_told_what_to_add(self, make_project):
+        project = make_project(loader="kedro.config.OmegaConfigLoader")
+        result = project.kedro("aim", "check", check=False)
+        assert result.returncode != 0
+        assert "CONFIG_LOADER_CLASS = AimConfigLoader" in result.stdout + result.stderr
+
+
+class TestInit:
+    def test_writes_every_setting_at_its_default(self, project):
+        result = project.kedro("aim", "init")
+        target = project.path / "conf" / "base" / "aim.yml"
+        assert f"Wrote {target}" in result.stdout
+        written = yaml.safe_load(target.read_text())
+        assert written == AimSettings().model_dump()
+        assert "# Aim repository" in target.read_text()
+        assert "settings.py" not in result.stdout
+        project.kedro("aim", "check")
+
+    def test_refuses_to_overwrite_without_force(self, project):
+        project.write_aim({"experiment": "mine"})
+        result = project.kedro("aim", "init", check=False)
+        assert result.returncode != 0
+        assert "--force" in result.stdout + result.stderr
+        aim_yml = project.path / "conf" / "base" / "aim.yml"
+        assert yaml.safe_load(aim_yml.read_text()) == {"experiment": "mine"}
+
+        project.kedro("aim", "init", "--force")
+        assert yaml.safe_load(aim_yml.read_text())["experiment"] is None
+
+    def test_into_another_environment(self, project):
+        project.kedro("aim", "init", "--env", "local")
+        assert (project.path / "conf" / "local" / "aim.yml").is_file()
+
+    def test_prints_settings_lines_for_a_project_without_the_loader(self, make_project):
+        project = make_project(loader="kedro.config.OmegaConfigLoader")
+        result = project.kedro("aim", "init")
+        assert "from kedro_aim_cfg import AimConfigLoader" in result.stdout
+        assert "CONFIG_LOADER_CLASS = AimConfigLoader" in result.stdout
+
+
+class TestSchema:
+    def test_schemas_validate_what_the_models_validate(self, project, tmp_path):
+        output = tmp_path / "schemas"
+        project.kedro("aim", "schema", "--output", str(output))
+        settings = json.loads((output / "aim-settings.schema.json").read_text())
+        block = json.loads((output / "aim-block.schema.json").read_text())
+
+        jsonschema.validate({"experiment": "e", "tags": ["a"]}, settings)
+        with pytest.raises(jsonschema.ValidationError, match="colour"):
+            jsonschema.validate({"colour": "red"}, settings)
+
+        jsonschema.validate({"type": "image", "save_args": {"caption": "c"}}, block)
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(
+                {"type": "figure", "save_args": {"caption": "c"}}, block
+            )
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({"type": "metricz"}, block)
+
+    def test_prints_both_schemas_without_output(self, project):
+        result = project.kedro("aim", "schema")
+        schemas = json.loads(result.stdout[result.stdout.index("{") :])
+        assert set(schemas) == {"aim-settings.schema.json", "aim-block.schema.json"}
+
+
+class TestRuns:
+    def test_lists_runs_newest_first_with_status_and_counts(self, project):
+        project.run()
+        project.write_pipeline([("fail", "params:seed", "metrics")])
+        failed = project.kedro("run", check=False)
+        assert failed.returncode != 0
+        assert "node failed on purpose" in failed.stdout + failed.stderr
+
+        result = project.kedro("aim", "runs")
+        rows = [line for line in result.stdout.splitlines() if "│" in line]
+        body = [row for row in rows if "hash" not in row]
+        assert len(body) == 2
+        assert "failed" in body[0]
+        assert "finished" in body[1]
+        assert "3 metrics, 1 text" in body[1]
+        assert "__default__" in body[1]
+
+        limited = project.kedro("aim", "runs", "--limit", "1")
+        limited_rows = [
+            line
+            for line in limited.stdout.splitlines()
+            if "│" in line and "hash" not in line
+        ]
+        assert len(limited_rows) == 1
+        assert "failed" in limited_rows[0]
+
+    def test_no_repository_yet(self, project):
+        result = project.kedro("aim", "runs")
+        assert "no runs" in result.stdout
+        assert not (project.path / ".aim").exists()
+
+
+class TestUi:
+    def test_serves_the_project_runs_on_loopback(self, project):
+        project.run()
+        (run,) = project.read_runs()
+        port = _free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kedro", "aim", "ui", "--port", str(port)],
+            cwd=project.path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"},
+            start_new_session=True,
+        )
+        try:
+            info = None
+            deadline = time.monotonic() + 120
+            url = f"http://127.0.0.1:{port}/api/runs/{run['hash']}/info/"
+            while time.monotonic() < deadline and process.poll() is None:
+                try:
+                    with urllib.request.urlopen(url, timeout=5) as response:
+                        info = json.load(response)
+                        break
+                except (urllib.error.URLError, ConnectionError, TimeoutError):
+                    time.sleep(0.5)
+            assert info is not None, "the UI did not answer"
+            assert info["props"]["experiment"]["name"] == run["experiment"]
+            assert info["params"]["params"] == {"seed": 3}
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
+
+    def test_remote_repository_points_elsewhere(self, project):
+        project.write_aim({"repository": "aim://127.0.0.1:53800"})
+        result = project.kedro("aim", "ui")
+        assert "aim://127.0.0.1:53800" in result.stdout
+        assert not (project.path / ".aim").exists()
+
+    def test_no_repository_yet_is_an_error(self, project):
+        result = project.kedro("aim", "ui", check=False)
+        assert result.returncode != 0
+        assert "run the pipeline first" in result.stdout + result.stderr
+
+
+def test_no_command_creates_a_run(project: object) -> None:
+    path = Path(project.path)  # type: ignore[attr-defined]
+    for args in (("aim", "check"), ("aim", "schema"), ("aim", "runs")):
+        project.kedro(*args)  # type: ignore[attr-defined]
+    assert not (path / ".aim").exists()
