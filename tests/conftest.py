@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -21,7 +22,7 @@ TESTS = Path(__file__).parent
 READER = TESTS / "aim_reader.py"
 
 # Nodes every generated project can use: each returns one kind of artifact.
-NODES_SOURCE = '''
+NODES_SOURCE = """
 from __future__ import annotations
 
 import io
@@ -87,7 +88,7 @@ def make_wav_bytes(seed):
 
 def fail(seed):
     raise RuntimeError("node failed on purpose")
-'''
+"""
 
 
 class KedroProject:
@@ -193,7 +194,9 @@ def read_runs(repository: Path | str) -> list[dict[str, Any]]:
     return json.loads(result.stdout)  # type: ignore[no-any-return]
 
 
-def sequences_by_name(run: dict[str, Any]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+def sequences_by_name(
+    run: dict[str, Any],
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
     """Group a read-back run's sequences by ``(type, name)``."""
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for sequence in run["sequences"]:
@@ -210,6 +213,23 @@ def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     if tracker is not None:
         run_module.deactivate(tracker)
         tracker.close(run_module.STATUS_FAILED)
+
+
+@pytest.fixture
+def aim_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Capture the plugin's log records, also after Kedro configured logging.
+
+    A Kedro session applies its logging configuration, which replaces the root
+    handlers that ``caplog`` relies on; the handler is attached to the plugin's
+    own logger instead.
+    """
+    package_logger = logging.getLogger("kedro_aim_cfg")
+    package_logger.addHandler(caplog.handler)
+    previous = package_logger.level
+    package_logger.setLevel(logging.DEBUG)
+    yield caplog
+    package_logger.removeHandler(caplog.handler)
+    package_logger.setLevel(previous)
 
 
 @pytest.fixture
