@@ -116,11 +116,15 @@ def to_figure(data: Any, save_args: Mapping[str, Any]) -> Any:
 
 
 def to_text(data: Any, save_args: Mapping[str, Any]) -> Any:
-    """Convert a string."""
+    """Convert a string, or a pandas DataFrame or Series rendered as text."""
     from aim.sdk.objects import Text
 
+    if _has_type(data, "pandas", "DataFrame") or _has_type(data, "pandas", "Series"):
+        data = data.to_string()
     if not isinstance(data, str):
-        raise TypeError(f"text takes a str, got {_type_name(data)}")
+        raise TypeError(
+            f"text takes a str or a pandas DataFrame, got {_type_name(data)}"
+        )
     return Text(data, **dict(save_args))
 
 

@@ -21,6 +21,7 @@ AIM_KEY = "aim"
 AIM_PATTERNS = ["aim*", "aim*/**"]
 _PLACEHOLDER = re.compile(r"\{.*?\}")
 _MOVED_TO_WRAPPER = ("versioned", "validator")
+TRANSCODING_SEPARATOR = "@"
 
 
 class AimConfigLoader(OmegaConfigLoader):
@@ -174,6 +175,11 @@ def _unknown_placeholders(pattern: str, block: Any) -> set[str]:
     return found - allowed
 
 
+def default_name(entry: str, block: Any) -> str:
+    """The block's name, or the entry's name without a transcoding suffix."""
+    return str(block.name or entry.split(TRANSCODING_SEPARATOR, maxsplit=1)[0])
+
+
 def wrap_entry(entry: str, config: dict[str, Any], block: Any) -> dict[str, Any]:
     """Rewrite one catalog entry into a tracking dataset.
 
@@ -191,7 +197,7 @@ def wrap_entry(entry: str, config: dict[str, Any], block: Any) -> dict[str, Any]
     inner = {k: v for k, v in config.items() if k not in _MOVED_TO_WRAPPER}
     aim = block.model_dump(exclude_defaults=True)
     aim["type"] = block.type
-    aim["name"] = block.name or entry
+    aim["name"] = default_name(entry, block)
     wrapper: dict[str, Any] = {
         "type": DATASET_TYPE,
         "entry": entry,
@@ -205,6 +211,29 @@ def wrap_entry(entry: str, config: dict[str, Any], block: Any) -> dict[str, Any]
     if "metadata" in config:
         wrapper["metadata"] = config["metadata"]
     return wrapper
+
+
+def _type_clash(
+    sequences: dict[tuple[Any, ...], tuple[str, str]], entry: str, block: Any
+) -> ConfigProblem | None:
+    """Find a second entry tracking one sequence as another artifact type.
+
+    Aim keeps one type per sequence (name and context), so the second type's
+    values would be lost at the first save; ``sequences`` remembers the first.
+    """
+    name = default_name(entry, block)
+    key = (name, *sorted((k, repr(v)) for k, v in block.context.items()))
+    first = sequences.setdefault(key, (entry, str(block.type)))
+    if first[1] == block.type:
+        return None
+    return ConfigProblem(
+        "",
+        entry,
+        "aim.type",
+        f"'{block.type}' clashes with entry '{first[0]}', which tracks the same "
+        f"name '{name}' and context as '{first[1]}'; Aim keeps one type per "
+        "sequence, so give one of them another name or context",
+    )
 
 
 def rewrite_catalog(
@@ -230,6 +259,7 @@ def rewrite_catalog(
     """
     rewritten: dict[str, Any] = {}
     problems: list[ConfigProblem] = []
+    sequences: dict[tuple[Any, ...], tuple[str, str]] = {}
 
     for entry, config in catalog.items():
         if (
@@ -260,7 +290,9 @@ def rewrite_catalog(
                     entry,
                     AIM_KEY,
                     f"placeholders {sorted(unknown)} are not in the pattern "
-                    f"'{entry}'; use only the pattern's own placeholders",
+                    f"'{entry}'; use only the pattern's own placeholders (Kedro "
+                    "reads every {...} of a pattern's entry as a placeholder, so "
+                    "a literal brace cannot be written there)",
                 )
             )
             continue
@@ -268,6 +300,10 @@ def rewrite_catalog(
         if not block.enabled:
             logger.debug("Tracking of '%s' is disabled", entry)
             rewritten[entry] = rest
+            continue
+        clash = _type_clash(sequences, entry, block)
+        if clash is not None:
+            problems.append(clash)
             continue
         rewritten[entry] = wrap_entry(entry, rest, block)
         logger.debug("Catalog entry '%s' tracks into Aim as %s", entry, block.type)
