@@ -9,6 +9,7 @@ from typing import Any
 from kedro.io import AbstractDataset, DatasetError, Version
 
 from kedro_aim_cfg.artifacts import TrackedItem, convert
+from kedro_aim_cfg.exceptions import AimTrackingError
 from kedro_aim_cfg.models import parse_block
 from kedro_aim_cfg.run import active_tracker
 
@@ -131,10 +132,10 @@ class AimTrackingDataset(AbstractDataset[Any, Any]):
             self._dataset.save(data)
             items.extend(self._convert(data, errors))
 
-        for cause in errors:
-            self._not_tracked(cause)
         if items:
             self._track(items)
+        for cause in errors:
+            self._not_tracked(cause)
 
     def _convert(self, data: Any, errors: list[str]) -> list[TrackedItem]:
         block = self._block
@@ -187,6 +188,11 @@ class AimTrackingDataset(AbstractDataset[Any, Any]):
         tracker = active_tracker()
         if tracker is not None:
             tracker.record_failure(self._entry, self._block.type, cause)
+            if tracker.raise_errors:
+                raise AimTrackingError(
+                    f"'{self._entry}' was saved but not tracked as "
+                    f"{self._block.type}: {cause}"
+                )
         logger.warning(
             "'%s' was saved but not tracked as %s: %s",
             self._entry,

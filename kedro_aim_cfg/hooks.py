@@ -71,8 +71,12 @@ def to_plain(value: Any) -> Any:
 
 
 def runner_name(runner: Any) -> str:
-    """Name the runner of ``run_params``, which Kedro gives as ``str(runner)``."""
-    text = str(runner or "SequentialRunner")
+    """Name the runner of ``run_params``, which Kedro gives as ``str(runner)``.
+
+    A session run without a runner records ``'None'`` and uses a
+    ``SequentialRunner``.
+    """
+    text = "SequentialRunner" if runner in (None, "None") else str(runner)
     match = re.match(r"<(?:[\w.]+\.)?(\w+) object at", text)
     return match.group(1) if match else text
 

@@ -13,10 +13,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PositiveFloat,
-    PositiveInt,
     StrictBool,
     StrictFloat,
     StrictInt,
@@ -40,7 +40,20 @@ ARTIFACT_TYPES = (
 ITEM_CONTEXT_KEY = "key"
 """Context key under which each item of a dict of objects is tracked."""
 
-ContextValue = StrictStr | StrictInt | StrictFloat | StrictBool
+
+def _plain_scalar(value: Any) -> Any:
+    """Reject anything but a plain scalar with one error, not one per type."""
+    if not isinstance(value, str | int | float | bool):
+        raise ValueError(
+            f"must be a plain scalar (str, int, float or bool), got a "
+            f"{type(value).__name__}"
+        )
+    return value
+
+
+ContextValue = Annotated[
+    StrictStr | StrictInt | StrictFloat | StrictBool, BeforeValidator(_plain_scalar)
+]
 _REMOTE_REPOSITORY = re.compile(r"^aim://(?P<host>[A-Za-z0-9.\-]+):(?P<port>\d{1,5})$")
 
 
@@ -61,10 +74,12 @@ class ImageSaveArgs(_Strict):
         description="Encoding of the stored image; 'jpg' is read as 'jpeg'. "
         "Defaults to the image's own format, else png.",
     )
-    quality: int = Field(
+    quality: StrictInt = Field(
         default=90, ge=1, le=100, description="JPEG quality, from 1 to 100."
     )
-    optimize: bool = Field(default=False, description="Let Pillow optimise the file.")
+    optimize: StrictBool = Field(
+        default=False, description="Let Pillow optimise the file."
+    )
 
     @field_validator("format", mode="before")
     @classmethod
@@ -83,7 +98,7 @@ class AudioSaveArgs(_Strict):
         default=None,
         description="Encoding of raw bytes; numpy arrays are always stored as wav.",
     )
-    rate: PositiveInt | None = Field(
+    rate: Annotated[StrictInt, Field(gt=0)] | None = Field(
         default=None, description="Sample rate in Hz of a numpy array."
     )
 
@@ -96,7 +111,7 @@ class AudioSaveArgs(_Strict):
 class DistributionSaveArgs(_Strict):
     """Keyword arguments of ``aim.Distribution``."""
 
-    bin_count: int = Field(
+    bin_count: StrictInt = Field(
         default=64, ge=1, le=512, description="Number of histogram bins, 1 to 512."
     )
 
@@ -114,7 +129,7 @@ class AimBlockModel(_Strict):
         default_factory=dict,
         description="Aim context of the sequence: a mapping of plain scalars.",
     )
-    enabled: bool = Field(
+    enabled: StrictBool = Field(
         default=True, description="Set to false to keep the entry but not track it."
     )
 
@@ -250,6 +265,11 @@ class AimSettings(_Strict):
     disabled_pipelines: list[StrictStr] = Field(
         default_factory=list,
         description="Pipelines whose runs open no Aim run.",
+    )
+    tracking_errors: Literal["warn", "raise"] = Field(
+        default="warn",
+        description="What a save that is saved but cannot be tracked does: warn, "
+        "or raise an error that fails the node (the data stays saved).",
     )
     run_input: Annotated[str, Field(min_length=1, pattern=r"^[^{}\s]+$")] | None = (
         Field(

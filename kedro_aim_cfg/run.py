@@ -58,13 +58,18 @@ class AimRunTracker:
     many threads each get their own step. Tracking is serialised by a lock.
 
     Attributes:
+        raise_errors: Whether a save that cannot be tracked raises
+            ``AimTrackingError`` instead of warning.
         counts: How many objects of each artifact type were tracked.
         failures: ``(entry, artifact type, cause)`` of each save that was saved
             but not tracked.
     """
 
-    def __init__(self, run: Any, *, repository: str) -> None:
+    def __init__(
+        self, run: Any, *, repository: str, raise_errors: bool = False
+    ) -> None:
         self._run: Any = run
+        self.raise_errors = raise_errors
         self._lock = threading.Lock()
         self._steps: dict[tuple[Any, ...], int] = {}
         self.repository = repository
@@ -118,7 +123,8 @@ class AimRunTracker:
             run.description = settings.description
         for tag in settings.tags:
             run.add_tag(tag)
-        return cls(run, repository=repository)
+        raise_errors = settings.tracking_errors == "raise"
+        return cls(run, repository=repository, raise_errors=raise_errors)
 
     def set(self, key: str | tuple[str, ...], value: Any) -> None:
         """Store a run parameter, such as ``kedro`` or ``("kedro", "env")``."""
