@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import tempfile
 import threading
 from collections import Counter
@@ -69,6 +70,7 @@ class AimRunTracker:
         self, run: Any, *, repository: str, raise_errors: bool = False
     ) -> None:
         self._run: Any = run
+        self.pid = os.getpid()
         self.raise_errors = raise_errors
         self._lock = threading.Lock()
         self._steps: dict[tuple[Any, ...], int] = {}
@@ -235,8 +237,15 @@ _active: AimRunTracker | None = None
 
 
 def active_tracker() -> AimRunTracker | None:
-    """Return the tracker of the run open in this process, if any."""
-    return _active
+    """Return the tracker of the run open in this process, if any.
+
+    A process forked from the one that opened the run inherits the tracker but
+    must not write into the run: Aim's storage belongs to the opening process.
+    """
+    tracker = _active
+    if tracker is None or tracker.pid != os.getpid():
+        return None
+    return tracker
 
 
 def activate(tracker: AimRunTracker) -> None:
