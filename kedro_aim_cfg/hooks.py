@@ -16,6 +16,7 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
+from kedro_aim_cfg.exceptions import AimRunError
 from kedro_aim_cfg.loader import AimConfigLoader
 from kedro_aim_cfg.models import AimSettings
 from kedro_aim_cfg.run import (
@@ -144,6 +145,11 @@ class AimHook:
             logger.info("Aim tracking is disabled for pipeline(s) %s", names)
             return
 
+        if self._tracker is not None:
+            # The previous pipeline never ended: Kedro calls no hook when a
+            # KeyboardInterrupt (Ctrl-C in a notebook) stops it.
+            self._close(STATUS_INTERRUPTED)
+
         from kedro.framework.project import PACKAGE_NAME
 
         tracker = AimRunTracker.open(
@@ -157,7 +163,12 @@ class AimHook:
         kedro_info["status"] = STATUS_RUNNING
         tracker.set("kedro", to_plain(kedro_info))
         tracker.set("params", to_plain(self._params))
-        activate(tracker)
+        try:
+            activate(tracker)
+            tracker.share_with_workers()
+        except AimRunError:
+            tracker.close(STATUS_FAILED)
+            raise
         self._tracker = tracker
         logger.info("Tracking into Aim run %s in %s", tracker.hash, tracker.repository)
 

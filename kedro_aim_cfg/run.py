@@ -24,6 +24,7 @@ from filelock import FileLock
 from kedro_aim_cfg.artifacts import TrackedItem
 from kedro_aim_cfg.exceptions import AimRunError
 from kedro_aim_cfg.models import AimSettings
+from kedro_aim_cfg.spool import SpoolReader, SpoolWriter, spool_writer
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class AimRunTracker:
         self.experiment: str | None = run.experiment
         self.counts: Counter[str] = Counter()
         self.failures: list[tuple[str, str, str]] = []
+        self._spool: SpoolReader | None = None
 
     @classmethod
     def open(
@@ -189,12 +191,23 @@ class AimRunTracker:
         with self._lock:
             self.failures.append((entry, artifact_type, cause))
 
+    def share_with_workers(self) -> None:
+        """Let worker processes track into this run through a spool folder."""
+        if self._spool is not None:
+            return
+        folder = Path(tempfile.mkdtemp(prefix=f"kedro-aim-cfg-{self.hash}-"))
+        self._spool = SpoolReader(self, folder)
+        self._spool.start()
+
     def close(self, status: str) -> None:
         """Record the status and the summary, then close the run.
 
-        Aim keeps a run's lock while the ``Run`` object is referenced, so the
-        reference is dropped as well.
+        What workers spooled is tracked first. Aim keeps a run's lock while the
+        ``Run`` object is referenced, so the reference is dropped as well.
         """
+        spool, self._spool = self._spool, None
+        if spool is not None:
+            spool.close()
         with self._lock:
             run, self._run = self._run, None
         if run is None:
@@ -236,16 +249,19 @@ _active_lock = threading.Lock()
 _active: AimRunTracker | None = None
 
 
-def active_tracker() -> AimRunTracker | None:
-    """Return the tracker of the run open in this process, if any.
+def active_tracker() -> AimRunTracker | SpoolWriter | None:
+    """Return the run that saves in this process track into, if any.
 
-    A process forked from the one that opened the run inherits the tracker but
-    must not write into the run: Aim's storage belongs to the opening process.
+    That is the run opened in this process, or, in a worker process of a
+    pipeline (``ParallelRunner``), a :class:`~kedro_aim_cfg.spool.SpoolWriter`
+    that hands what it tracks to the process owning the run. A forked process
+    inherits the owner's tracker but must not write into the run: Aim's storage
+    belongs to the opening process.
     """
     tracker = _active
-    if tracker is None or tracker.pid != os.getpid():
-        return None
-    return tracker
+    if tracker is not None and tracker.pid == os.getpid():
+        return tracker
+    return spool_writer()
 
 
 def activate(tracker: AimRunTracker) -> None:
