@@ -7,9 +7,12 @@ project it does nothing.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
 import re
+import signal
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,7 @@ from kedro_aim_cfg.run import (
     AimRunTracker,
     activate,
     deactivate,
+    set_unavailable,
 )
 
 logger = logging.getLogger(__name__)
@@ -111,6 +115,7 @@ class AimHook:
         self._params: dict[str, Any] = {}
         self._env: str | None = None
         self._tracker: AimRunTracker | None = None
+        self._sigterm_installed = False
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
@@ -152,11 +157,22 @@ class AimHook:
 
         from kedro.framework.project import PACKAGE_NAME
 
-        tracker = AimRunTracker.open(
-            settings,
-            project_path=self._project_path or Path.cwd(),
-            experiment=PACKAGE_NAME,
-        )
+        try:
+            tracker = AimRunTracker.open(
+                settings,
+                project_path=self._project_path or Path.cwd(),
+                experiment=PACKAGE_NAME,
+            )
+        except AimRunError as exc:
+            if settings.when_unavailable == "fail":
+                raise
+            set_unavailable(str(exc))
+            logger.warning(
+                "Nothing of this run is tracked: %s The pipeline runs and saves "
+                "its data as usual.",
+                exc,
+            )
+            return
         kedro_info = {key: run_params.get(key) for key in _RUN_PARAMS_LOGGED}
         kedro_info["runner"] = runner_name(run_params.get("runner"))
         kedro_info["env"] = run_params.get("env") or self._env
@@ -170,7 +186,26 @@ class AimHook:
             tracker.close(STATUS_FAILED)
             raise
         self._tracker = tracker
+        self._handle_interruptions()
         logger.info("Tracking into Aim run %s in %s", tracker.hash, tracker.repository)
+
+    def _handle_interruptions(self) -> None:
+        """Close the run as interrupted on Ctrl-C and SIGTERM.
+
+        Kedro calls no hook when a ``KeyboardInterrupt`` stops the pipeline, so
+        the run is closed when the process exits; SIGTERM, whose default is to
+        end the process at once, is turned into a ``KeyboardInterrupt`` while
+        the pipeline runs, unless the process already handles it.
+        """
+        atexit.register(self._close_at_exit)
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+            signal.signal(signal.SIGTERM, _interrupt)
+            self._sigterm_installed = True
+
+    def _close_at_exit(self) -> None:
+        self._close(STATUS_INTERRUPTED)
 
     @hook_impl
     def after_pipeline_run(
@@ -200,12 +235,23 @@ class AimHook:
         self._close(status)
 
     def _close(self, status: str) -> None:
+        set_unavailable(None)
         tracker, self._tracker = self._tracker, None
         if tracker is None:
             return
+        atexit.unregister(self._close_at_exit)
+        if self._sigterm_installed and (
+            threading.current_thread() is threading.main_thread()
+        ):
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            self._sigterm_installed = False
         deactivate(tracker)
         tracker.close(status)
         logger.info("%s", tracker.summary())
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"stopped by signal {signum}")
 
 
 aim_hook = AimHook()

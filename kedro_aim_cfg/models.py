@@ -266,6 +266,25 @@ class AimSettings(_Strict):
         default_factory=list,
         description="Pipelines whose runs open no Aim run.",
     )
+    run_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{24}$")] | None = Field(
+        default=None,
+        description="Hash of an existing run to add to instead of starting one; "
+        "the KEDRO_AIM_RUN_HASH environment variable takes precedence.",
+    )
+    when_unavailable: Literal["fail", "continue"] = Field(
+        default="fail",
+        description="When the repository cannot be opened: fail before any node "
+        "runs, or run the pipeline without tracking and warn once.",
+    )
+    connect_timeout: PositiveFloat = Field(
+        default=5.0,
+        description="Seconds to wait for a remote Aim server to answer at start.",
+    )
+    close_timeout: PositiveFloat = Field(
+        default=60.0,
+        description="Seconds to wait for Aim to close the run; past that, the run "
+        "is left unclosed and a warning says so.",
+    )
     tracking_errors: Literal["warn", "raise"] = Field(
         default="warn",
         description="What a save that is saved but cannot be tracked does: warn, "

@@ -8,11 +8,13 @@ every save, so they hold no reference to it and stay picklable.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import os
 import tempfile
 import threading
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -33,9 +35,50 @@ STATUS_FAILED = "failed"
 STATUS_INTERRUPTED = "interrupted"
 STATUS_RUNNING = "running"
 
+RUN_HASH_ENV = "KEDRO_AIM_RUN_HASH"
+"""Environment variable naming an existing run for ``kedro run`` to add to."""
+
+_SEQUENCE_GETTERS = {
+    "float": "get_metric",
+    "int": "get_metric",
+    "aim.image": "get_image_sequence",
+    "list(aim.image)": "get_image_sequence",
+    "aim.figure": "get_figure_sequence",
+    "aim.text": "get_text_sequence",
+    "aim.audio": "get_audio_sequence",
+    "aim.distribution": "get_distribution_sequence",
+}
+
 
 def _context_key(name: str, context: Mapping[str, Any]) -> tuple[Any, ...]:
     return (name, *sorted((str(k), repr(v)) for k, v in context.items()))
+
+
+def _check_server(address: str, timeout: float) -> None:
+    """Fail fast when an Aim server does not answer.
+
+    Aim's client retries a silent server for half a minute before it fails.
+    """
+    host_port = address.removeprefix("aim://")
+    url = f"http://{host_port}/status/"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):
+            return
+    except (OSError, ValueError) as exc:
+        raise AimRunError(
+            f"The Aim server {address} did not answer within {timeout} s: {exc}. "
+            "Start it with `aim server`, or set when_unavailable: continue in "
+            "aim.yml to run without tracking."
+        ) from exc
+
+
+def _forget_aim_exit_hook() -> None:
+    """Drop the exit hook with which Aim waits for its unfinished runs."""
+    try:
+        from aim.ext.cleanup import AutoClean
+    except ImportError:
+        return
+    atexit.unregister(AutoClean.cleanup)
 
 
 def _ensure_local_repository(path: str) -> None:
@@ -68,9 +111,15 @@ class AimRunTracker:
     """
 
     def __init__(
-        self, run: Any, *, repository: str, raise_errors: bool = False
+        self,
+        run: Any,
+        *,
+        repository: str,
+        raise_errors: bool = False,
+        close_timeout: float | None = None,
     ) -> None:
         self._run: Any = run
+        self._close_timeout = close_timeout
         self.pid = os.getpid()
         self.raise_errors = raise_errors
         self._lock = threading.Lock()
@@ -106,10 +155,14 @@ class AimRunTracker:
         from aim.sdk.run import Run
 
         repository = settings.repository_for(project_path)
+        run_hash = os.environ.get(RUN_HASH_ENV) or settings.run_hash
         try:
-            if not settings.is_remote:
+            if settings.is_remote:
+                _check_server(repository, settings.connect_timeout)
+            else:
                 _ensure_local_repository(repository)
             run = Run(
+                run_hash,
                 repo=repository,
                 experiment=settings.experiment or experiment,
                 system_tracking_interval=settings.system_tracking_interval,
@@ -117,8 +170,10 @@ class AimRunTracker:
                 capture_terminal_logs=settings.capture_terminal_logs,
             )
         except Exception as exc:
+            what = f"run {run_hash}" if run_hash else "an Aim run"
             raise AimRunError(
-                f"Could not open an Aim run in repository '{repository}': {exc}"
+                f"Could not open {what} in repository '{repository}': "
+                f"{type(exc).__name__}: {exc}"
             ) from exc
 
         if settings.run_name:
@@ -127,8 +182,15 @@ class AimRunTracker:
             run.description = settings.description
         for tag in settings.tags:
             run.add_tag(tag)
-        raise_errors = settings.tracking_errors == "raise"
-        return cls(run, repository=repository, raise_errors=raise_errors)
+        tracker = cls(
+            run,
+            repository=repository,
+            raise_errors=settings.tracking_errors == "raise",
+            close_timeout=settings.close_timeout,
+        )
+        if run_hash:
+            tracker.continue_steps()
+        return tracker
 
     def set(self, key: str | tuple[str, ...], value: Any) -> None:
         """Store a run parameter, such as ``kedro`` or ``("kedro", "env")``."""
@@ -191,6 +253,18 @@ class AimRunTracker:
         with self._lock:
             self.failures.append((entry, artifact_type, cause))
 
+    def continue_steps(self) -> None:
+        """Start every existing sequence of a resumed run after its last step."""
+        with self._lock:
+            run = self._open_run()
+            for dtype, getter in _SEQUENCE_GETTERS.items():
+                for name, context, _ in run.iter_sequence_info_by_type(dtype):
+                    sequence = getattr(run, getter)(name, context)
+                    if sequence is not None:
+                        key = _context_key(name, context.to_dict())
+                        last = max(self._steps.get(key, -1), sequence.last_step())
+                        self._steps[key] = last
+
     def share_with_workers(self) -> None:
         """Let worker processes track into this run through a spool folder."""
         if self._spool is not None:
@@ -220,8 +294,32 @@ class AimRunTracker:
                 for entry, kind, cause in self.failures
             ]
         finally:
-            run.close()
+            self._close_run(run)
             del run
+
+    def _close_run(self, run: Any) -> None:
+        """Close the run, waiting at most the close timeout.
+
+        Aim's ``close`` waits for a remote server for as long as it takes, and
+        so does the exit hook Aim registers; when the timeout passes, both are
+        given up so that the process can end.
+        """
+        if self._close_timeout is None:
+            run.close()
+            return
+        closer = threading.Thread(target=run.close, name="aim-close", daemon=True)
+        closer.start()
+        closer.join(self._close_timeout)
+        if not closer.is_alive():
+            return
+        logger.warning(
+            "Aim did not close run %s within %s s; what it had not sent to %s "
+            "yet is not tracked. The data of the pipeline is saved.",
+            self.hash,
+            self._close_timeout,
+            self.repository,
+        )
+        _forget_aim_exit_hook()
 
     def summary(self) -> str:
         """One line per fact a user wants once the run ends."""
@@ -247,6 +345,22 @@ class AimRunTracker:
 
 _active_lock = threading.Lock()
 _active: AimRunTracker | None = None
+_unavailable: str | None = None
+
+
+def set_unavailable(reason: str | None) -> None:
+    """Record that this pipeline runs without its run, and why (None: it has one).
+
+    Saves then stay quiet: the reason was told once, when the run could not be
+    opened.
+    """
+    global _unavailable  # noqa: PLW0603
+    _unavailable = reason
+
+
+def unavailable_reason() -> str | None:
+    """Why the current pipeline runs without an Aim run, if it does."""
+    return _unavailable
 
 
 def active_tracker() -> AimRunTracker | SpoolWriter | None:
