@@ -11,11 +11,11 @@ from __future__ import annotations
 import io
 import json
 import sys
-import wave
 from typing import Any
 
 from aim import Repo
 from aim.sdk.index_manager import RepoIndexManager
+from aim.sdk.objects.io import wavfile
 
 SEQUENCE_TYPES = {
     "image": "aim.image",
@@ -42,16 +42,17 @@ def _describe(kind: str, value: Any) -> Any:
     if kind == "text":
         return value.data
     if kind == "audio":
-        data = bytes(value.data.getvalue() if hasattr(value.data, "getvalue") else value.data)
+        data = value.get().getvalue()
         described: dict[str, Any] = {
             "format": value.storage["format"],
             "caption": value.storage["caption"],
             "bytes": len(data),
         }
         if described["format"] == "wav":
-            with wave.open(io.BytesIO(data)) as clip:
-                described["rate"] = clip.getframerate()
-                described["frames"] = clip.getnframes()
+            # Aim writes float samples as IEEE-float wav, which `wave` cannot read.
+            rate, samples = wavfile.read(io.BytesIO(data))
+            described["rate"] = int(rate)
+            described["frames"] = len(samples)
         return described
     if kind == "distribution":
         return {"bin_count": value.bin_count, "total": float(sum(value.weights))}
@@ -61,9 +62,13 @@ def _describe(kind: str, value: Any) -> Any:
 def read_repository(path: str) -> list[dict[str, Any]]:
     repo = Repo.from_path(path)
     manager = RepoIndexManager.get_index_manager(repo)
-    runs = []
-    for run_hash in repo.list_all_runs():
+    run_hashes = repo.list_all_runs()
+    # Index every run before the first read: the repository caches its view of
+    # the index on first use, so a run indexed after that would not be found.
+    for run_hash in run_hashes:
         manager.index(run_hash)
+    runs = []
+    for run_hash in run_hashes:
         run = repo.get_run(run_hash)
         sequences: list[dict[str, Any]] = []
         for metric in run.metrics():
@@ -97,12 +102,13 @@ def read_repository(path: str) -> list[dict[str, Any]]:
                 "experiment": run.experiment,
                 "name": run.name,
                 "description": run.description,
-                "tags": [tag.name for tag in run.props.tags],
+                "tags": list(run.props.tags),
                 "params": run.get("params"),
                 "kedro": run.get("kedro"),
                 "active": run.active,
                 "sequences": sorted(
-                    sequences, key=lambda s: (s["type"], s["name"], sorted(s["context"].items()))
+                    sequences,
+                    key=lambda s: (s["type"], s["name"], sorted(s["context"].items())),
                 ),
             }
         )
