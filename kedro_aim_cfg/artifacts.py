@@ -83,7 +83,10 @@ def to_image(data: Any, save_args: Mapping[str, Any]) -> Any:
             "image takes a PIL image, a uint8 or bool numpy array or a matplotlib "
             f"figure, got {_type_name(data)}"
         )
-    return Image(data, **dict(save_args))
+    args = dict(save_args)
+    # Aim stores Pillow's own format name ("PNG") unless one is given.
+    args.setdefault("format", (data.format or "png").lower())
+    return Image(data, **args)
 
 
 def to_figure(data: Any, save_args: Mapping[str, Any]) -> Any:

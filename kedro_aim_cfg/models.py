@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -55,6 +56,18 @@ ContextValue = Annotated[
     StrictStr | StrictInt | StrictFloat | StrictBool, BeforeValidator(_plain_scalar)
 ]
 _REMOTE_REPOSITORY = re.compile(r"^aim://(?P<host>[A-Za-z0-9.\-]+):(?P<port>\d{1,5})$")
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty or blank; leave it out to use the entry")
+    return value
+
+
+def _catalog_name(value: str) -> str:
+    if not value or any(c.isspace() or c in "{}" for c in value):
+        raise ValueError("must be a catalog entry name, without spaces or braces")
+    return value
 
 
 class _Strict(BaseModel):
@@ -121,7 +134,7 @@ class AimBlockModel(_Strict):
 
     type: str
     save_args: BaseModel = Field(default_factory=NoSaveArgs)
-    name: Annotated[str, Field(min_length=1, pattern=r"\S")] | None = Field(
+    name: Annotated[str, AfterValidator(_not_blank)] | None = Field(
         default=None,
         description="Name of the Aim sequence; defaults to the catalog entry's name.",
     )
@@ -290,12 +303,10 @@ class AimSettings(_Strict):
         description="What a save that is saved but cannot be tracked does: warn, "
         "or raise an error that fails the node (the data stays saved).",
     )
-    run_input: Annotated[str, Field(min_length=1, pattern=r"^[^{}\s]+$")] | None = (
-        Field(
-            default="aim_run",
-            description="Catalog entry through which nodes receive the active run; "
-            "null adds none.",
-        )
+    run_input: Annotated[str, AfterValidator(_catalog_name)] | None = Field(
+        default="aim_run",
+        description="Catalog entry through which nodes receive the active run; "
+        "null adds none.",
     )
 
     @field_validator("repository")
@@ -382,6 +393,8 @@ def _describe_error(
         return loc, f"unknown key{hint}"
 
     message = error["msg"]
+    if kind == "value_error" and "error" in error.get("ctx", {}):
+        message = str(error["ctx"]["error"])
     if kind not in {"missing"} and "input" in error:
         message = f"{message} (got {error['input']!r})"
     return loc, message

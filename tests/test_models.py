@@ -172,11 +172,11 @@ INVALID_BLOCKS: dict[str, tuple[Any, str]] = {
     ),
     "empty name": (
         {"type": "metric", "name": ""},
-        r"aim\.name: String should have at least 1 character",
+        r"aim\.name: must not be empty or blank; leave it out to use the entry",
     ),
     "whitespace name": (
         {"type": "metric", "name": "   "},
-        r"aim\.name: String should match pattern",
+        r"aim\.name: must not be empty or blank",
     ),
     "name not a string": (
         {"type": "metric", "name": 3},
