@@ -102,19 +102,20 @@ def save_pair(folder: Path) -> Iterator[SavePair]:
     plain = ImageDataset(filepath=str(base_file))
     base_dir.mkdir(parents=True)
     aim.Repo.from_path(str(base_dir), init=True)
-    bare_run = aim.Run(
+    bare = aim.Run(
         repo=str(base_dir),
         system_tracking_interval=None,
         log_system_params=False,
         capture_terminal_logs=False,
     )
+    runs = [bare]
     steps = itertools.count()
     done = [0]
 
     def baseline(n: int) -> None:
         for _ in range(n):
             plain.save(image)
-            bare_run.track(aim.Image(image), name=SEQUENCE, step=next(steps))
+            runs[0].track(aim.Image(image), name=SEQUENCE, step=next(steps))
         done[0] += n
 
     tracked = AimTrackingDataset(
@@ -134,10 +135,11 @@ def save_pair(folder: Path) -> Iterator[SavePair]:
                 baseline, candidate, base_file, cand_file, lambda: done[0], tracker
             )
     finally:
-        bare_run.close()
-        # The closures above keep the run alive; Aim flushes a run's files
-        # when the last reference goes, which must happen while they exist.
-        del bare_run
+        runs[0].close()
+        # Aim flushes a run's files when its last reference goes, which must
+        # happen while the folder still exists.
+        runs.clear()
+        del bare
         release_aim(folder)
 
 
