@@ -8,10 +8,10 @@ from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError, Version
 
-from kedro_aim_cfg.artifacts import TrackedItem, convert
+from kedro_aim_cfg.artifacts import TrackedItem, _has_type, convert
 from kedro_aim_cfg.exceptions import AimTrackingError
 from kedro_aim_cfg.models import parse_block
-from kedro_aim_cfg.run import active_tracker
+from kedro_aim_cfg.run import active_tracker, unavailable_reason
 
 logger = logging.getLogger(__name__)
 
@@ -130,12 +130,27 @@ class AimTrackingDataset(AbstractDataset[Any, Any]):
                 items.extend(self._convert(eager, errors))
         else:
             self._dataset.save(data)
-            items.extend(self._convert(data, errors))
+            items.extend(self._convert(self._as_written(data), errors))
 
         if items:
             self._track(items)
         for cause in errors:
             self._not_tracked(cause)
+
+    def _as_written(self, data: Any) -> Any:
+        """Give a ``figure`` block the figure that ``plotly.PlotlyDataset`` writes.
+
+        kedro-datasets' ``plotly.PlotlyDataset`` is given a DataFrame and writes
+        the figure its ``plotly_args`` make of it; that figure is what is tracked.
+        """
+        plot = getattr(self._dataset, "_plot_dataframe", None)
+        if (
+            self._block.type == "figure"
+            and callable(plot)
+            and _has_type(data, "pandas", "DataFrame")
+        ):
+            return plot(data)
+        return data
 
     def _convert(self, data: Any, errors: list[str]) -> list[TrackedItem]:
         block = self._block
@@ -170,7 +185,7 @@ class AimTrackingDataset(AbstractDataset[Any, Any]):
     def _track(self, items: list[TrackedItem]) -> None:
         tracker = active_tracker()
         if tracker is None:
-            if not self._warned_no_run:
+            if not self._warned_no_run and unavailable_reason() is None:
                 self._warned_no_run = True
                 logger.warning(
                     "'%s' was saved but not tracked: no Aim run is active. Run "
