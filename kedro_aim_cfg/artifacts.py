@@ -50,6 +50,11 @@ def _is_plotly_figure(data: Any) -> bool:
     return _has_type(data, "plotly", "BaseFigure")
 
 
+def is_figure(data: Any) -> bool:
+    """Whether ``data`` is a matplotlib or plotly figure."""
+    return _is_matplotlib_figure(data) or _is_plotly_figure(data)
+
+
 def _render_matplotlib(figure: Any) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")

@@ -16,7 +16,7 @@ import click
 from kedro.config import MissingConfigException
 from kedro.framework.cli.utils import env_option
 
-from kedro_aim_cfg.exceptions import AimConfigError, ConfigProblem
+from kedro_aim_cfg.exceptions import AimConfigError
 from kedro_aim_cfg.loader import AimConfigLoader
 from kedro_aim_cfg.models import AimSettings, block_json_schema
 from kedro_aim_cfg.run import STATUS_INTERRUPTED, STATUS_RUNNING
@@ -97,22 +97,16 @@ def check(metadata: Any, env: str | None) -> None:
     with _config_errors():
         loader = _require_aim_loader(_config_loader(project_path, env))
 
-    problems: list[ConfigProblem] = []
-    catalog: dict[str, Any] = {}
-    settings: AimSettings | None = None
+    # Reading the catalog validates its blocks and aim.yml, with one error
+    # listing the problems of both.
     try:
-        catalog = loader["catalog"]
-    except AimConfigError as exc:
-        problems.extend(exc.problems)
-    except MissingConfigException:
-        catalog = {}
-    try:
+        try:
+            catalog = loader["catalog"]
+        except MissingConfigException:
+            catalog = {}
         settings = _settings(loader)
     except AimConfigError as exc:
-        problems.extend(exc.problems)
-
-    if problems or settings is None:
-        click.echo(str(AimConfigError(problems, what="the project")), err=True)
+        click.echo(str(exc), err=True)
         sys.exit(1)
 
     from kedro_aim_cfg.dataset import DATASET_TYPE
@@ -123,9 +117,11 @@ def check(metadata: Any, env: str | None) -> None:
             kind = config["aim"]["type"]
             kinds[kind] = kinds.get(kind, 0) + 1
     tracked = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+    count = sum(kinds.values())
     state = "on" if settings.enabled else "off"
     click.echo(
-        f"OK: {sum(kinds.values())} tracked entries ({tracked or 'none'}); "
+        f"OK: {count} tracked {'entry' if count == 1 else 'entries'} "
+        f"({tracked or 'none'}); "
         f"aim.yml valid, tracking {state}, repository "
         f"{settings.repository_for(project_path)}"
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError, Version
 
-from kedro_aim_cfg.artifacts import TrackedItem, _has_type, convert
+from kedro_aim_cfg.artifacts import TrackedItem, convert, is_figure
 from kedro_aim_cfg.exceptions import AimTrackingError
 from kedro_aim_cfg.models import parse_block
 from kedro_aim_cfg.run import active_tracker, unavailable_reason
@@ -138,18 +138,14 @@ class AimTrackingDataset(AbstractDataset[Any, Any]):
             self._not_tracked(cause)
 
     def _as_written(self, data: Any) -> Any:
-        """Give a ``figure`` block the figure that ``plotly.PlotlyDataset`` writes.
+        """Give a ``figure`` block the figure the wrapped dataset wrote.
 
-        kedro-datasets' ``plotly.PlotlyDataset`` is given a DataFrame and writes
-        the figure its ``plotly_args`` make of it; that figure is what is tracked.
+        Some datasets are given data and write a figure made of it, such as
+        kedro-datasets' ``plotly.PlotlyDataset``, given a DataFrame and its
+        ``plotly_args``; what they load back is that figure.
         """
-        plot = getattr(self._dataset, "_plot_dataframe", None)
-        if (
-            self._block.type == "figure"
-            and callable(plot)
-            and _has_type(data, "pandas", "DataFrame")
-        ):
-            return plot(data)
+        if self._block.type == "figure" and not is_figure(data):
+            return self._dataset.load()
         return data
 
     def _convert(self, data: Any, errors: list[str]) -> list[TrackedItem]:

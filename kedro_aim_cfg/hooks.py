@@ -19,7 +19,7 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
-from kedro_aim_cfg.exceptions import AimRunError
+from kedro_aim_cfg.exceptions import AimConfigError, AimRunError
 from kedro_aim_cfg.loader import AimConfigLoader
 from kedro_aim_cfg.models import AimSettings
 from kedro_aim_cfg.run import (
@@ -131,7 +131,12 @@ class AimHook:
         package_logger = logging.getLogger("kedro_aim_cfg")
         if package_logger.level == logging.NOTSET:
             package_logger.setLevel(logging.INFO)
-        self._settings = read_settings(context.config_loader)
+        try:
+            self._settings = read_settings(context.config_loader)
+        except AimConfigError:
+            # Reading the catalog raises one error with the problems of both.
+            context.config_loader["catalog"]
+            raise
         self._project_path = Path(context.project_path)
         self._params = context.params
         loader = context.config_loader

@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 from kedro.config import MissingConfigException, OmegaConfigLoader
+from kedro.io import CatalogConfigResolver
+from omegaconf.errors import OmegaConfBaseException
 
 from kedro_aim_cfg.dataset import DATASET_TYPE, RUN_DATASET_TYPE
 from kedro_aim_cfg.exceptions import AimConfigError, ConfigProblem
@@ -71,8 +73,21 @@ class AimConfigLoader(OmegaConfigLoader):
         config = super().__getitem__(key)
         if key != "catalog":
             return config
-        catalog = rewrite_catalog(config, locate=self.files_defining)
-        run_input = self.aim_settings().run_input
+        # Both files are checked, so that one error lists every problem.
+        problems: list[ConfigProblem] = []
+        catalog: dict[str, Any] = {}
+        run_input: str | None = None
+        try:
+            catalog = rewrite_catalog(config, locate=self.files_defining)
+        except AimConfigError as exc:
+            problems.extend(exc.problems)
+        try:
+            run_input = self.aim_settings().run_input
+        except AimConfigError as exc:
+            problems.extend(exc.problems)
+        if problems:
+            raise AimConfigError(problems, what=_what(problems))
+
         if run_input is not None:
             existing = catalog.get(run_input)
             if existing is not None and (
@@ -96,10 +111,6 @@ class AimConfigLoader(OmegaConfigLoader):
         Raises:
             AimConfigError: With every problem of the file.
         """
-        try:
-            raw = self[AIM_KEY]
-        except MissingConfigException:
-            raw = {}
         root = Path(str(self.conf_source))
         envs = dict.fromkeys(
             e for e in (self.base_env, self.env or self.default_run_env) if e
@@ -109,6 +120,18 @@ class AimConfigLoader(OmegaConfigLoader):
             for env in envs
             for path in _matching_files(root / env, self.config_patterns[AIM_KEY])
         )
+        try:
+            raw = self[AIM_KEY]
+        except MissingConfigException:
+            raw = {}
+        except OmegaConfBaseException as exc:
+            problem = ConfigProblem(
+                source or "aim.yml",
+                "",
+                "<root>",
+                f"must be a mapping of settings: {exc}",
+            )
+            raise AimConfigError([problem], what="aim.yml") from exc
         return parse_settings(raw, source=source or "aim.yml")
 
     def files_defining(self, entry: str) -> list[str]:
@@ -135,6 +158,14 @@ class AimConfigLoader(OmegaConfigLoader):
                 if entry in _top_level_keys(path):
                     found.append(_display_path(path))
         return found
+
+
+def _what(problems: list[ConfigProblem]) -> str:
+    """Name what the problems are in: the catalog, aim.yml, or both."""
+    in_settings = {not problem.entry for problem in problems}
+    if in_settings == {True}:
+        return "aim.yml"
+    return "the catalog" if in_settings == {False} else "the project"
 
 
 def _matching_files(folder: Path, patterns: Iterable[str]) -> list[Path]:
@@ -282,7 +313,11 @@ def rewrite_catalog(
             problems.extend(exc.problems)
             continue
 
-        unknown = _unknown_placeholders(entry, raw_block)
+        unknown = (
+            _unknown_placeholders(entry, raw_block)
+            if CatalogConfigResolver.is_pattern(entry)
+            else set()
+        )
         if unknown:
             problems.append(
                 ConfigProblem(

@@ -42,12 +42,16 @@ ITEM_CONTEXT_KEY = "key"
 """Context key under which each item of a dict of objects is tracked."""
 
 
+def _a(noun: str) -> str:
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
+
+
 def _plain_scalar(value: Any) -> Any:
     """Reject anything but a plain scalar with one error, not one per type."""
     if not isinstance(value, str | int | float | bool):
         raise ValueError(
-            f"must be a plain scalar (str, int, float or bool), got a "
-            f"{type(value).__name__}"
+            "must be a plain scalar (str, int, float or bool), got "
+            f"{_a(type(value).__name__)}"
         )
     return value
 
@@ -386,7 +390,7 @@ def _describe_error(
         return ("type",), f"'{tag}' is not an artifact type; allowed: {choices}"
     if kind == "model_attributes_type" and not loc:
         got = type(error["input"]).__name__
-        return loc, f"must be a mapping of keys (type, name, ...), got a {got}"
+        return loc, f"must be a mapping of keys (type, name, ...), got {_a(got)}"
     if kind == "extra_forbidden" and model is not None:
         allowed = _allowed_keys(model, loc[:-1])
         hint = f"; allowed: {', '.join(allowed)}" if allowed else "; none allowed"

@@ -54,7 +54,7 @@ def _context_key(name: str, context: Mapping[str, Any]) -> tuple[Any, ...]:
     return (name, *sorted((str(k), repr(v)) for k, v in context.items()))
 
 
-def _check_server(address: str, timeout: float) -> None:
+def _check_server(address: str, timeout: float, *, suggest_continue: bool) -> None:
     """Fail fast when an Aim server does not answer.
 
     Aim's client retries a silent server for half a minute before it fails.
@@ -65,10 +65,14 @@ def _check_server(address: str, timeout: float) -> None:
         with urllib.request.urlopen(url, timeout=timeout):
             return
     except (OSError, ValueError) as exc:
+        advice = "Start it with `aim server`"
+        if suggest_continue:
+            advice += (
+                ", or set when_unavailable: continue in aim.yml to run without tracking"
+            )
         raise AimRunError(
             f"The Aim server {address} did not answer within {timeout} s: {exc}. "
-            "Start it with `aim server`, or set when_unavailable: continue in "
-            "aim.yml to run without tracking."
+            f"{advice}."
         ) from exc
 
 
@@ -87,8 +91,8 @@ def _ensure_local_repository(path: str) -> None:
 
     root = Path(path)
     root.mkdir(parents=True, exist_ok=True)
-    if Repo.exists(path):
-        return
+    # Always under the lock: the `.aim` folder exists before Aim has finished
+    # creating the repository, and a process opening it then fails.
     digest = hashlib.sha1(str(root.resolve()).encode(), usedforsecurity=False)
     lock = Path(tempfile.gettempdir()) / f"kedro-aim-cfg-{digest.hexdigest()}.lock"
     with FileLock(str(lock)):
@@ -158,7 +162,11 @@ class AimRunTracker:
         run_hash = os.environ.get(RUN_HASH_ENV) or settings.run_hash
         try:
             if settings.is_remote:
-                _check_server(repository, settings.connect_timeout)
+                _check_server(
+                    repository,
+                    settings.connect_timeout,
+                    suggest_continue=settings.when_unavailable == "fail",
+                )
             else:
                 _ensure_local_repository(repository)
             run = Run(
@@ -169,6 +177,8 @@ class AimRunTracker:
                 log_system_params=settings.log_system_params,
                 capture_terminal_logs=settings.capture_terminal_logs,
             )
+        except AimRunError:
+            raise
         except Exception as exc:
             what = f"run {run_hash}" if run_hash else "an Aim run"
             raise AimRunError(

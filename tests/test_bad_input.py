@@ -147,10 +147,9 @@ BLOCK_CASES = [
     ),
     ("{type: image, save_args: [1]}", "aim.save_args", "valid dictionary"),
     (
-        "{type: metric, name: '{model}'}",
-        "aim",
-        "placeholders ['{model}'] are not in the pattern 'bad'; use only the "
-        "pattern's own placeholders",
+        "{type: audio, save_args: {rate: -8000}}",
+        "aim.save_args.rate",
+        "greater than 0 (got -8000)",
     ),
 ]
 
@@ -479,15 +478,21 @@ class TestBadSettings:
             ],
         )
 
-    def test_with_bad_blocks_too_the_run_reports_aim_yml_first(self, make_project):
-        # The hook reads aim.yml when the context is created, before the catalog.
+    def test_with_bad_blocks_too_the_run_reports_both(self, make_project):
         project = _bad_entry_project(make_project, "{type: metrc}")
         project.write_aim("tags: x\n")
         error = _run_fails(
             project,
-            [_problem(AIM_FILE, "", "tags", "Input should be a valid list (got 'x')")],
+            [
+                _problem(
+                    AIM_FILE, "", "tags", "Input should be a valid list (got 'x')"
+                ),
+                _problem(CATALOG_FILE, "bad", "aim.type", "'metrc' is not an artifact"),
+            ],
         )
-        assert "metrc" not in str(error)
+        assert str(error).startswith(
+            "Invalid kedro-aim-cfg configuration in the project"
+        )
 
 
 def _nodes_with(project: KedroProject, source: str) -> None:

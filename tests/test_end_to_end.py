@@ -102,7 +102,7 @@ def expected_sequences(seed: int) -> list[dict[str, Any]]:
         sequence(
             "image",
             "mpl_image",
-            {"width": 100, "height": 100, "format": "PNG", "caption": ""},
+            {"width": 100, "height": 100, "format": "png", "caption": ""},
             {"source": "matplotlib"},
         ),
         sequence("figure", "confusion_matrix", {"traces": ["image"]}, test),

@@ -343,14 +343,14 @@ class TestFactoryPatterns:
         ):
             conf.aim()["catalog"]
 
-    def test_placeholder_in_a_plain_entry_fails(self, conf: Conf) -> None:
+    def test_braces_in_a_plain_entry_are_literal(self, conf: Conf) -> None:
+        # Kedro resolves placeholders only in factory patterns.
         conf.write(
             "catalog.yml",
             {"roc": {**metric_entry(), "aim": {"type": "metric", "name": "{x}"}}},
         )
 
-        with pytest.raises(AimConfigError, match=r"placeholders \['\{x\}'\]"):
-            conf.aim()["catalog"]
+        assert conf.aim()["catalog"]["roc"]["aim"]["name"] == "{x}"
 
 
 class TestLoaderArguments:

@@ -51,7 +51,7 @@ INVALID_BLOCKS: dict[str, tuple[Any, str]] = {
     ),
     "block is an int": (
         3,
-        r"aim: must be a mapping of keys \(type, name, \.\.\.\), got a int",
+        r"aim: must be a mapping of keys \(type, name, \.\.\.\), got an int",
     ),
     "unknown key at top": (
         {"type": "image", "colour": "red"},
