@@ -148,10 +148,15 @@ class AimHook:
     ) -> None:
         """Open the run, unless tracking is off for this run."""
         settings = self._settings
-        if settings is None or not settings.enabled:
+        set_unavailable(None)
+        if settings is None:
+            return
+        if not settings.enabled:
+            set_unavailable("tracking is off in aim.yml")
             return
         names = run_params.get("pipeline_names") or ["__default__"]
         if set(names) & set(settings.disabled_pipelines):
+            set_unavailable(f"tracking is off for pipeline(s) {names}")
             logger.info("Aim tracking is disabled for pipeline(s) %s", names)
             return
 

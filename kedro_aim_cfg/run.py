@@ -98,6 +98,8 @@ def _ensure_local_repository(path: str) -> None:
     with FileLock(str(lock)):
         if not Repo.exists(path):
             Repo.from_path(path, init=True)
+        # Whoever waits on this lock finds the repository once it gets it.
+        lock.unlink(missing_ok=True)
 
 
 class AimRunTracker:
@@ -355,22 +357,27 @@ class AimRunTracker:
 
 _active_lock = threading.Lock()
 _active: AimRunTracker | None = None
-_unavailable: str | None = None
+
+UNTRACKED_ENV = "KEDRO_AIM_CFG_UNTRACKED"
+"""Environment variable saying why the pipeline runs without an Aim run."""
 
 
 def set_unavailable(reason: str | None) -> None:
-    """Record that this pipeline runs without its run, and why (None: it has one).
+    """Record that this pipeline runs without a run, and why (None: it has one).
 
-    Saves then stay quiet: the reason was told once, when the run could not be
-    opened.
+    Saves then stay quiet: the reason was told once, or tracking is off on
+    purpose. It is kept in the environment, so that worker processes of the
+    pipeline know it too.
     """
-    global _unavailable  # noqa: PLW0603
-    _unavailable = reason
+    if reason is None:
+        os.environ.pop(UNTRACKED_ENV, None)
+    else:
+        os.environ[UNTRACKED_ENV] = reason
 
 
 def unavailable_reason() -> str | None:
     """Why the current pipeline runs without an Aim run, if it does."""
-    return _unavailable
+    return os.environ.get(UNTRACKED_ENV)
 
 
 def active_tracker() -> AimRunTracker | SpoolWriter | None:
