@@ -27,6 +27,8 @@ class Result:
         candidate_runs: Every candidate repetition, for the spread.
         cpu_ratio: The ratio of the medians in CPU time, when measured.
         notes: Extra lines printed under the table.
+        failures: What the candidate got wrong besides its timing, such as
+            tracked values that did not land; any makes the verdict ``FAIL``.
     """
 
     name: str
@@ -38,6 +40,7 @@ class Result:
     candidate_runs: list[float] = field(default_factory=list)
     cpu_ratio: float | None = None
     notes: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
 
     @property
     def paired(self) -> float | None:
@@ -55,7 +58,12 @@ class Result:
 
     @property
     def verdict(self) -> str:
-        """``PASS`` or ``OVER`` against the target, ``info`` without one."""
+        """``FAIL`` on a failure, else ``PASS`` or ``OVER`` against the target.
+
+        Without a target, ``info``.
+        """
+        if self.failures:
+            return "FAIL"
         if self.target is None:
             return "info"
         return "PASS" if self.ratio <= self.target else "OVER"
