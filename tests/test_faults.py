@@ -45,7 +45,7 @@ def wait_forever(value, marker):
     return value
 
 
-def nap(value, marker):
+def nap(accuracy, report, marker):
     Path(marker).write_text(str(os.getpid()))
     time.sleep(3)
     return 0.5
@@ -231,7 +231,6 @@ class TestSignals:
     def test_sigint_and_sigterm_close_the_run_as_interrupted(
         self, make_project, template: Path, processes: list[subprocess.Popen[Any]]
     ) -> None:
-        marker_name = "sleeping.pid"
         projects = {
             "SIGINT": fault_project(
                 make_project,
@@ -252,7 +251,7 @@ class TestSignals:
                 ("wait_forever", ["report", "params:marker"], "never"),
             ),
         }
-        marker = projects["external"].path / marker_name
+        marker = projects["external"].path / "sleeping.pid"
         for name in ("SIGINT", "SIGTERM"):
             processes.append(
                 kedro_process(projects[name], "run", "--params", f"signal={name}")
@@ -279,17 +278,23 @@ class TestSignals:
             assert run["kedro"]["tracked"] == {"metric": 1, "text": 1}
             assert spool_folders(run["hash"]) == []
 
-    def test_sigterm_under_parallel_runner_keeps_what_workers_saved(
+    @pytest.mark.parametrize(
+        "to_group",
+        [True, False],
+        ids=["ctrl-c-to-the-group", "sigterm-to-the-main-process"],
+    )
+    def test_parallel_runner_interrupted_keeps_what_workers_saved(
         self,
         make_project,
         template: Path,
         processes: list[subprocess.Popen[Any]],
+        to_group: bool,
     ) -> None:
         project = fault_project(
             make_project,
             template,
             "parallel",
-            ("nap", ["report", "params:marker"], "late"),
+            ("nap", ["accuracy", "report", "params:marker"], "late"),
         )
         marker = project.path / "napping.pid"
         processes.append(
@@ -304,7 +309,10 @@ class TestSignals:
             )
         )
         wait_for(marker, processes[0])
-        processes[0].send_signal(signal.SIGTERM)
+        if to_group:
+            os.killpg(processes[0].pid, signal.SIGINT)
+        else:
+            processes[0].send_signal(signal.SIGTERM)
         code, output = finish(processes[0])
 
         assert code != 0, output
@@ -313,10 +321,15 @@ class TestSignals:
         assert run["kedro"]["runner"] == "ParallelRunner"
         assert run["active"] is False
         check_first_nodes(project, run)
-        # The node running in a worker finished; its save was spooled and tracked.
-        assert json.loads((project.path / "data" / "late.json").read_text()) == 0.5
-        (late,) = sequences_by_name(run)[("metric", "late")]
-        assert (late["steps"], late["values"]) == ([0], [0.5])
+        # Whatever the worker saved before the run closed was tracked too.
+        late_file = project.path / "data" / "late.json"
+        tracked_late = sequences_by_name(run).get(("metric", "late"), [])
+        if late_file.exists():
+            assert json.loads(late_file.read_text()) == 0.5
+            (late,) = tracked_late
+            assert (late["steps"], late["values"]) == ([0], [0.5])
+        else:
+            assert tracked_late == []
         assert spool_folders(run["hash"]) == []
 
     def test_sigkill_leaves_a_repository_that_keeps_working(
@@ -440,10 +453,16 @@ class TestBusyRun:
 
         holder.stdin.close()
         assert holder.wait(timeout=PROCESS_TIMEOUT) == 0
-        project.run(node_names=["n0_make_metric"])
+        # From another process: the failed attempt left no lock behind either.
+        resumed = kedro_process(project, "run", "--nodes", "n0_make_metric")
+        processes.append(resumed)
+        code, output = finish(resumed)
+        assert code == 0, output
 
+        monkeypatch.delenv(RUN_HASH_ENV)
         (run,) = project.read_runs()
         assert run["hash"] == run_hash
+        assert f"Tracking into Aim run {run_hash} in" in output
         assert run["kedro"]["status"] == "finished"
         (accuracy,) = sequences_by_name(run)[("metric", "accuracy")]
         assert (accuracy["steps"], accuracy["values"]) == ([0, 1], [0.375, 0.375])

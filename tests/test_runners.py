@@ -55,12 +55,12 @@ class LambdaJSONDataset(AbstractDataset):
 """
 
 CATALOG = {
-    "{part}.score": {
+    "{part}_score": {
         "type": "json.JSONDataset",
         "filepath": "data/{part}_score.json",
         "aim": {"type": "metric", "name": "score"},
     },
-    "{part}.own": {
+    "{part}_own": {
         "type": "json.JSONDataset",
         "filepath": "data/{part}_own.json",
         "aim": {"type": "metric", "name": "own", "context": {"part": "{part}"}},
@@ -77,7 +77,7 @@ CATALOG = {
     },
 }
 PIPELINE: list[tuple[str, Any, Any]] = [
-    ("score", f"params:p{i}", [f"p{i}.score", f"p{i}.own"]) for i in range(PARTS)
+    ("score", f"params:p{i}", [f"p{i}_score", f"p{i}_own"]) for i in range(PARTS)
 ] + [("curve", ["params:seed", "aim_run"], ["curve_seed", "curve_note"])]
 PARAMETERS = {"seed": 3, **{f"p{i}": i for i in range(PARTS)}}
 TRACKED = {"metric": 2 * PARTS + 5 + 1, "text": 1}
@@ -159,7 +159,9 @@ class TestInProcessRunners:
     ) -> None:
         # Every node gets a thread of its own, so their saves overlap.
         project.run(runner=ThreadRunner(max_workers=PARTS + 1))
-        project.run(runner=ThreadRunner(max_workers=PARTS + 1, is_async=True))
+        with pytest.warns(UserWarning, match="'ThreadRunner' doesn't support"):
+            threads_async = ThreadRunner(max_workers=PARTS + 1, is_async=True)
+        project.run(runner=threads_async)
         project.run(runner=SequentialRunner(is_async=True))
 
         runs = by_order(project.read_runs())
@@ -219,7 +221,7 @@ class TestPickling:
         bootstrap_project(project.path)
         with KedroSession.create(project_path=project.path) as session:
             catalog = session.load_context().catalog
-            original = catalog.get("p2.own")
+            original = catalog.get("p2_own")
             restored = pickle.loads(pickle.dumps(original))
             run_input = pickle.loads(pickle.dumps(catalog.get("aim_run")))
 
@@ -253,7 +255,7 @@ class TestPickling:
                 },
             }
         )
-        project.write_pipeline([("score", "params:p1", ["p1.score", "lambda_out"])])
+        project.write_pipeline([("score", "params:p1", ["p1_score", "lambda_out"])])
         monkeypatch.setenv("KEDRO_MP_CONTEXT", "fork")
 
         with pytest.raises(
