@@ -35,6 +35,9 @@ STATUS_FAILED = "failed"
 STATUS_INTERRUPTED = "interrupted"
 STATUS_RUNNING = "running"
 
+PROGRESS_EVERY = 500
+"""Every so many tracked objects, a run logs how many it has tracked."""
+
 RUN_HASH_ENV = "KEDRO_AIM_RUN_HASH"
 """Environment variable naming an existing run for ``kedro run`` to add to."""
 
@@ -223,7 +226,18 @@ class AimRunTracker:
             for item in items:
                 step = self.next_step(item.name, item.context)
                 run.track(item.value, name=item.name, step=step, context=item.context)
-            self.counts[artifact_type] += len(items)
+            self._count(artifact_type, len(items))
+
+    def _count(self, artifact_type: str, added: int) -> None:
+        """Count tracked objects; report progress now and then on long runs."""
+        before = self.counts.total()
+        self.counts[artifact_type] += added
+        if before // PROGRESS_EVERY != self.counts.total() // PROGRESS_EVERY:
+            logger.info(
+                "%d objects tracked into Aim run %s so far",
+                self.counts.total(),
+                self.hash,
+            )
 
     def track(
         self,
@@ -253,7 +267,7 @@ class AimRunTracker:
                 self._steps[key] = max(step, self._steps.get(key, -1))
             run.track(value, name=name, step=step, epoch=epoch, context=context)
             kind = "metric" if isinstance(value, int | float) else type(value).__name__
-            self.counts[kind.lower()] += 1
+            self._count(kind.lower(), 1)
 
     def _open_run(self) -> Any:
         if self._run is None:

@@ -225,11 +225,14 @@ def aim_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixt
     """
     package_logger = logging.getLogger("kedro_aim_cfg")
     package_logger.addHandler(caplog.handler)
-    previous = package_logger.level
+    level, propagate = package_logger.level, package_logger.propagate
     package_logger.setLevel(logging.DEBUG)
+    # Without Kedro's logging, caplog's root handler would see each record too.
+    package_logger.propagate = False
     yield caplog
     package_logger.removeHandler(caplog.handler)
-    package_logger.setLevel(previous)
+    package_logger.setLevel(level)
+    package_logger.propagate = propagate
 
 
 @pytest.fixture

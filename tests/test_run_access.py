@@ -178,3 +178,21 @@ class TestNotebook:
             with tracking_run({"colour": "red"}, project_path=tmp_path):
                 pass
         assert not (tmp_path / ".aim").exists()
+
+
+class TestProgress:
+    def test_long_tracking_reports_progress_through_logging(self, tmp_path, aim_logs):
+        with tracking_run(project_path=tmp_path) as run:
+            for step in range(1200):
+                run.track(float(step), name="curve")
+
+        progress = [
+            r.getMessage()
+            for r in aim_logs.records
+            if r.levelno == logging.INFO and "so far" in r.getMessage()
+        ]
+        assert progress == [
+            f"500 objects tracked into Aim run {run.hash} so far",
+            f"1000 objects tracked into Aim run {run.hash} so far",
+        ]
+        assert run.counts == {"metric": 1200}
