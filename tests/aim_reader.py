@@ -26,37 +26,51 @@ SEQUENCE_TYPES = {
 }
 
 
+def _image(value: Any) -> dict[str, Any]:
+    return {
+        "width": value.width,
+        "height": value.height,
+        "format": value.format,
+        "caption": value.caption,
+    }
+
+
+def _figure(value: Any) -> dict[str, Any]:
+    return {"traces": [trace.type for trace in value.to_plotly_figure().data]}
+
+
+def _audio(value: Any) -> dict[str, Any]:
+    data = value.get().getvalue()
+    described: dict[str, Any] = {
+        "format": value.storage["format"],
+        "caption": value.storage["caption"],
+        "bytes": len(data),
+    }
+    if described["format"] == "wav":
+        # Aim writes float samples as IEEE-float wav, which `wave` cannot read.
+        rate, samples = wavfile.read(io.BytesIO(data))
+        described["rate"] = int(rate)
+        described["frames"] = len(samples)
+    return described
+
+
+def _distribution(value: Any) -> dict[str, Any]:
+    return {"bin_count": value.bin_count, "total": float(sum(value.weights))}
+
+
+DESCRIBE = {
+    "image": _image,
+    "figure": _figure,
+    "text": lambda value: value.data,
+    "audio": _audio,
+    "distribution": _distribution,
+}
+
+
 def _describe(kind: str, value: Any) -> Any:
     if isinstance(value, list):
         return [_describe(kind, item) for item in value]
-    if kind == "image":
-        return {
-            "width": value.width,
-            "height": value.height,
-            "format": value.format,
-            "caption": value.caption,
-        }
-    if kind == "figure":
-        figure = value.to_plotly_figure()
-        return {"traces": [trace.type for trace in figure.data]}
-    if kind == "text":
-        return value.data
-    if kind == "audio":
-        data = value.get().getvalue()
-        described: dict[str, Any] = {
-            "format": value.storage["format"],
-            "caption": value.storage["caption"],
-            "bytes": len(data),
-        }
-        if described["format"] == "wav":
-            # Aim writes float samples as IEEE-float wav, which `wave` cannot read.
-            rate, samples = wavfile.read(io.BytesIO(data))
-            described["rate"] = int(rate)
-            described["frames"] = len(samples)
-        return described
-    if kind == "distribution":
-        return {"bin_count": value.bin_count, "total": float(sum(value.weights))}
-    return value
+    return DESCRIBE.get(kind, lambda plain: plain)(value)
 
 
 def read_repository(path: str) -> list[dict[str, Any]]:
