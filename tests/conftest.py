@@ -204,6 +204,48 @@ def sequences_by_name(
     return grouped
 
 
+def new_project(
+    root: Path,
+    name: str,
+    *,
+    nodes: str = "",
+    loader: str = "kedro_aim_cfg.AimConfigLoader",
+    parameters: dict[str, Any] | None = None,
+) -> KedroProject:
+    """Write a real Kedro project under ``root``, with its own package name.
+
+    Args:
+        root: The folder to create the project in.
+        name: The project's folder and the start of its package name.
+        nodes: Extra node functions, appended to the shared ``nodes.py``.
+        loader: The dotted path of the project's ``CONFIG_LOADER_CLASS``.
+        parameters: The project's parameters; by default ``{"seed": 3}``.
+    """
+    package = f"{name}_{uuid.uuid4().hex[:8]}"
+    project = KedroProject(root / name, package)
+    project.src.mkdir(parents=True)
+    (project.path / "conf" / "local").mkdir(parents=True)
+    (project.path / "pyproject.toml").write_text(
+        textwrap.dedent(
+            f"""\
+            [tool.kedro]
+            package_name = "{package}"
+            project_name = "{name}"
+            kedro_init_version = "1.7.0"
+            source_dir = "src"
+            """
+        )
+    )
+    (project.src / "__init__.py").write_text("")
+    (project.src / "nodes.py").write_text(NODES_SOURCE + nodes)
+    module, _, cls = loader.rpartition(".")
+    (project.src / "settings.py").write_text(
+        f"from {module} import {cls}\n\nCONFIG_LOADER_CLASS = {cls}\n"
+    )
+    project.write_conf("parameters.yml", parameters or {"seed": 3})
+    return project
+
+
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No telemetry, and no Aim run left active by a failed test."""
@@ -246,29 +288,7 @@ def make_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         loader: str = "kedro_aim_cfg.AimConfigLoader",
         parameters: dict[str, Any] | None = None,
     ) -> KedroProject:
-        package = f"{name}_{uuid.uuid4().hex[:8]}"
-        path = tmp_path / name
-        project = KedroProject(path, package)
-        project.src.mkdir(parents=True)
-        (path / "conf" / "local").mkdir(parents=True)
-        (path / "pyproject.toml").write_text(
-            textwrap.dedent(
-                f"""\
-                [tool.kedro]
-                package_name = "{package}"
-                project_name = "{name}"
-                kedro_init_version = "1.7.0"
-                source_dir = "src"
-                """
-            )
-        )
-        (project.src / "__init__.py").write_text("")
-        (project.src / "nodes.py").write_text(NODES_SOURCE)
-        module, _, cls = loader.rpartition(".")
-        (project.src / "settings.py").write_text(
-            f"from {module} import {cls}\n\nCONFIG_LOADER_CLASS = {cls}\n"
-        )
-        project.write_conf("parameters.yml", parameters or {"seed": 3})
+        project = new_project(tmp_path, name, loader=loader, parameters=parameters)
         created.append(project)
         return project
 

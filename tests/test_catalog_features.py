@@ -12,10 +12,8 @@ import os
 import subprocess
 import sys
 import textwrap
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -23,7 +21,7 @@ import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from conftest import NODES_SOURCE, KedroProject, sequences_by_name
+from conftest import KedroProject, new_project, sequences_by_name
 from kedro_aim_cfg import AimTrackingDataset
 
 SEED = 3
@@ -87,33 +85,6 @@ def identity(value):
 """
 
 
-def _new_project(root: Path, name: str, nodes: str = "") -> KedroProject:
-    """Write a real Kedro project using ``AimConfigLoader``, like ``make_project``."""
-    package = f"{name}_{uuid.uuid4().hex[:8]}"
-    project = KedroProject(root / name, package)
-    project.src.mkdir(parents=True)
-    (project.path / "conf" / "local").mkdir(parents=True)
-    (project.path / "pyproject.toml").write_text(
-        textwrap.dedent(
-            f"""\
-            [tool.kedro]
-            package_name = "{package}"
-            project_name = "{name}"
-            kedro_init_version = "1.7.0"
-            source_dir = "src"
-            """
-        )
-    )
-    (project.src / "__init__.py").write_text("")
-    (project.src / "nodes.py").write_text(NODES_SOURCE + nodes)
-    (project.src / "settings.py").write_text(
-        "from kedro_aim_cfg import AimConfigLoader\n\n"
-        "CONFIG_LOADER_CLASS = AimConfigLoader\n"
-    )
-    project.write_conf("parameters.yml", {"seed": SEED})
-    return project
-
-
 def _write_registry(project: KedroProject, body: str) -> None:
     """Write ``register_pipelines`` returning the dict expression ``body``."""
     (project.src / "pipeline_registry.py").write_text(
@@ -130,7 +101,9 @@ def projects(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     created: list[KedroProject] = []
 
     def factory(name: str, nodes: str = "") -> KedroProject:
-        project = _new_project(tmp_path_factory.mktemp(name), name, nodes)
+        project = new_project(
+            tmp_path_factory.mktemp(name), name, nodes=nodes, parameters={"seed": SEED}
+        )
         created.append(project)
         return project
 

@@ -8,11 +8,8 @@ process, and what the catalog loads back.
 from __future__ import annotations
 
 import sys
-import textwrap
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +18,7 @@ import pytest
 from kedro.io import DatasetError
 from PIL import Image
 
-from conftest import NODES_SOURCE, KedroProject, sequences_by_name
+from conftest import KedroProject, new_project, sequences_by_name
 from kedro_aim_cfg import AimTrackingDataset
 
 MATRIX_NODES = """
@@ -285,33 +282,6 @@ CASES = [
 ]
 
 
-def _new_project(root: Path, name: str, nodes: str) -> KedroProject:
-    """Write a real Kedro project using ``AimConfigLoader``, like ``make_project``."""
-    package = f"{name}_{uuid.uuid4().hex[:8]}"
-    project = KedroProject(root / name, package)
-    project.src.mkdir(parents=True)
-    (project.path / "conf" / "local").mkdir(parents=True)
-    (project.path / "pyproject.toml").write_text(
-        textwrap.dedent(
-            f"""\
-            [tool.kedro]
-            package_name = "{package}"
-            project_name = "{name}"
-            kedro_init_version = "1.7.0"
-            source_dir = "src"
-            """
-        )
-    )
-    (project.src / "__init__.py").write_text("")
-    (project.src / "nodes.py").write_text(NODES_SOURCE + nodes)
-    (project.src / "settings.py").write_text(
-        "from kedro_aim_cfg import AimConfigLoader\n\n"
-        "CONFIG_LOADER_CLASS = AimConfigLoader\n"
-    )
-    project.write_conf("parameters.yml", {"seed": SEED})
-    return project
-
-
 @dataclass
 class MatrixRun:
     project: KedroProject
@@ -322,7 +292,12 @@ class MatrixRun:
 
 @pytest.fixture(scope="module")
 def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MatrixRun]:
-    project = _new_project(tmp_path_factory.mktemp("matrix"), "matrix", MATRIX_NODES)
+    project = new_project(
+        tmp_path_factory.mktemp("matrix"),
+        "matrix",
+        nodes=MATRIX_NODES,
+        parameters={"seed": SEED},
+    )
     catalog: dict[str, Any] = {
         case.entry: {**case.dataset, "aim": case.aim} for case in CASES
     }

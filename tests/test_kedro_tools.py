@@ -15,19 +15,16 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from conftest import NODES_SOURCE, KedroProject
+from conftest import KedroProject, new_project
 
 WRAPPER = "kedro_aim_cfg.dataset.AimTrackingDataset"
 
@@ -107,33 +104,6 @@ print("RESULT " + json.dumps({
 """
 
 
-def _new_project(root: Path, name: str) -> KedroProject:
-    """Write a real Kedro project using ``AimConfigLoader``, like ``make_project``."""
-    package = f"{name}_{uuid.uuid4().hex[:8]}"
-    project = KedroProject(root / name, package)
-    project.src.mkdir(parents=True)
-    (project.path / "conf" / "local").mkdir(parents=True)
-    (project.path / "pyproject.toml").write_text(
-        textwrap.dedent(
-            f"""\
-            [tool.kedro]
-            package_name = "{package}"
-            project_name = "{name}"
-            kedro_init_version = "1.7.0"
-            source_dir = "src"
-            """
-        )
-    )
-    (project.src / "__init__.py").write_text("")
-    (project.src / "nodes.py").write_text(NODES_SOURCE)
-    (project.src / "settings.py").write_text(
-        "from kedro_aim_cfg import AimConfigLoader\n\n"
-        "CONFIG_LOADER_CLASS = AimConfigLoader\n"
-    )
-    project.write_conf("parameters.yml", {"seed": 3})
-    return project
-
-
 def _free_port() -> int:
     """A free port below 49152: kedro-viz refuses the ephemeral range."""
     for port in random.sample(range(20000, 45000), 200):
@@ -172,7 +142,7 @@ class Tools:
 @pytest.fixture(scope="module")
 def tools(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tools]:
     """Run every tool at once, each in its own process, on one project."""
-    project = _new_project(tmp_path_factory.mktemp("tools"), "tools")
+    project = new_project(tmp_path_factory.mktemp("tools"), "tools")
     project.write_catalog(TOOLS_CATALOG)
     project.write_pipeline(TOOLS_PIPELINE)
     logging_file = project.path / "logging.yml"
