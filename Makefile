@@ -36,4 +36,4 @@ bench: install
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) $(EXAMPLE)/.aim $(EXAMPLE)/data/0[2-8]_*/*
+	rm -rf $(VENV) $(EXAMPLE)/.aim $(EXAMPLE)/.viz $(EXAMPLE)/data/0[2-8]_*/*

@@ -50,6 +50,22 @@ def _is_plotly_figure(data: Any) -> bool:
     return _has_type(data, "plotly", "BaseFigure")
 
 
+def prepare_converters() -> None:
+    """Do, in the calling thread, the imports that converters do on first use.
+
+    Plotly imports IPython when it makes its first figure. A module that one
+    thread is importing is visible half-initialised to the others, and
+    matplotlib looks IPython up when it saves a figure, so under a thread
+    runner a save can fail. Called before a pipeline starts, this makes the
+    first figure there instead.
+    """
+    try:
+        import plotly.graph_objects as go
+    except ImportError:
+        return
+    go.Figure()
+
+
 def is_figure(data: Any) -> bool:
     """Whether ``data`` is a matplotlib or plotly figure."""
     return _is_matplotlib_figure(data) or _is_plotly_figure(data)

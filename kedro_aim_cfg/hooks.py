@@ -19,6 +19,7 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
+from kedro_aim_cfg.artifacts import prepare_converters
 from kedro_aim_cfg.exceptions import AimConfigError, AimRunError
 from kedro_aim_cfg.loader import AimConfigLoader
 from kedro_aim_cfg.models import AimSettings
@@ -197,6 +198,7 @@ class AimHook:
             raise
         self._tracker = tracker
         self._handle_interruptions()
+        prepare_converters()
         logger.info("Tracking into Aim run %s in %s", tracker.hash, tracker.repository)
 
     def _handle_interruptions(self) -> None:

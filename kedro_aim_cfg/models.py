@@ -399,8 +399,10 @@ def _describe_error(
     message = error["msg"]
     if kind == "value_error" and "error" in error.get("ctx", {}):
         message = str(error["ctx"]["error"])
-    if kind not in {"missing"} and "input" in error:
-        message = f"{message} (got {error['input']!r})"
+    got = repr(error.get("input"))
+    repeated = kind == "value_error" and got in message
+    if kind != "missing" and "input" in error and not repeated:
+        message = f"{message} (got {got})"
     return loc, message
 
 

@@ -73,8 +73,10 @@ def _check_server(address: str, timeout: float, *, suggest_continue: bool) -> No
             advice += (
                 ", or set when_unavailable: continue in aim.yml to run without tracking"
             )
+        reason = getattr(exc, "reason", exc)
         raise AimRunError(
-            f"The Aim server {address} did not answer within {timeout} s: {exc}. "
+            f"The Aim server {address} could not be reached within {timeout} s "
+            f"({reason}). "
             f"{advice}."
         ) from exc
 
@@ -366,7 +368,7 @@ class AimRunTracker:
         """The command that shows this run."""
         if self.repository.startswith("aim://"):
             return f"the UI of the Aim server behind {self.repository}"
-        return f"aim up --repo {self.repository}"
+        return f"kedro aim ui (or: aim up --repo {self.repository})"
 
 
 _active_lock = threading.Lock()

@@ -161,7 +161,7 @@ class TestRunRecord:
         assert summary.splitlines() == [
             f"Aim run {run['hash']} (experiment '{project.package}') in "
             f"{repository}: tracked 3 metric, 3 metrics.",
-            f"View it with: aim up --repo {repository}",
+            f"View it with: kedro aim ui (or: aim up --repo {repository})",
         ]
 
     def test_no_credentials_or_environment(
