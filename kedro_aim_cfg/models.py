@@ -38,6 +38,8 @@ ARTIFACT_TYPES = (
     "metric",
     "metrics",
 )
+RUN_HASH_PATTERN = r"^[0-9a-f]{24}$"
+"""What an Aim run hash looks like."""
 ITEM_CONTEXT_KEY = "key"
 """Context key under which each item of a dict of objects is tracked."""
 
@@ -283,7 +285,7 @@ class AimSettings(_Strict):
         default_factory=list,
         description="Pipelines whose runs open no Aim run.",
     )
-    run_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{24}$")] | None = Field(
+    run_hash: Annotated[str, Field(pattern=RUN_HASH_PATTERN)] | None = Field(
         default=None,
         description="Hash of an existing run to add to instead of starting one; "
         "the KEDRO_AIM_RUN_HASH environment variable takes precedence.",

@@ -12,6 +12,7 @@ import atexit
 import hashlib
 import logging
 import os
+import re
 import tempfile
 import threading
 import urllib.request
@@ -25,7 +26,7 @@ from filelock import FileLock
 
 from kedro_aim_cfg.artifacts import TrackedItem
 from kedro_aim_cfg.exceptions import AimRunError
-from kedro_aim_cfg.models import AimSettings
+from kedro_aim_cfg.models import RUN_HASH_PATTERN, AimSettings
 from kedro_aim_cfg.spool import SpoolReader, SpoolWriter, spool_writer
 
 logger = logging.getLogger(__name__)
@@ -167,6 +168,11 @@ class AimRunTracker:
 
         repository = settings.repository_for(project_path)
         run_hash = os.environ.get(RUN_HASH_ENV) or settings.run_hash
+        if run_hash and not re.match(RUN_HASH_PATTERN, run_hash):
+            raise AimRunError(
+                f"{RUN_HASH_ENV}={run_hash!r} is not an Aim run hash: 24 lower-case "
+                "hexadecimal characters, as `kedro aim runs` shows them."
+            )
         try:
             if settings.is_remote:
                 _check_server(

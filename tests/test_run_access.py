@@ -8,7 +8,7 @@ import pytest
 from kedro.io import DatasetError
 
 from conftest import sequences_by_name
-from kedro_aim_cfg import AimConfigError, AimRunDataset, tracking_run
+from kedro_aim_cfg import AimConfigError, AimRunDataset, AimRunError, tracking_run
 from kedro_aim_cfg.run import active_tracker
 
 CURVE_NODE = """
@@ -196,3 +196,11 @@ class TestProgress:
             f"1000 objects tracked into Aim run {run.hash} so far",
         ]
         assert run.counts == {"metric": 1200}
+
+
+def test_a_malformed_run_hash_in_the_environment_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("KEDRO_AIM_RUN_HASH", "not-a-hash")
+    with pytest.raises(AimRunError, match="'not-a-hash' is not an Aim run hash"):
+        with tracking_run(project_path=tmp_path):
+            pass
+    assert not (tmp_path / ".aim").exists()
