@@ -144,9 +144,13 @@ class AimTrackingDataset(AbstractDataset[Any, Any]):
         kedro-datasets' ``plotly.PlotlyDataset``, given a DataFrame and its
         ``plotly_args``; what they load back is that figure.
         """
-        if self._block.type == "figure" and not is_figure(data):
-            return self._dataset.load()
-        return data
+        if self._block.type != "figure" or is_figure(data) or isinstance(data, Mapping):
+            return data
+        try:
+            written = self._dataset.load()
+        except Exception:  # it cannot load back: the given data is what is tracked
+            return data
+        return written if is_figure(written) else data
 
     def _convert(self, data: Any, errors: list[str]) -> list[TrackedItem]:
         block = self._block

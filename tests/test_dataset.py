@@ -429,3 +429,39 @@ class TestVersioned:
             catalog, load_versions={"accuracy": versions[0]}
         )
         assert first.load("accuracy") == 0.375
+
+
+class TestFigureDatasets:
+    def test_dict_of_matplotlib_figures_tracked_as_figures(self, tmp_path):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from conftest import read_runs, sequences_by_name
+        from kedro_aim_cfg import AimTrackingDataset, tracking_run
+
+        figures = {}
+        for name in ("a", "b"):
+            figure, axes = plt.subplots(figsize=(1, 1), dpi=40)
+            axes.plot([0, 1])
+            figures[f"{name}.png"] = figure
+        dataset = AimTrackingDataset(
+            dataset={
+                "type": "matplotlib.MatplotlibDataset",
+                "filepath": str(tmp_path / "plots"),
+            },
+            aim={"type": "figure", "name": "plots"},
+            entry="plots",
+        )
+        with tracking_run(project_path=tmp_path):
+            dataset.save(figures)
+
+        assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+            "a.png",
+            "b.png",
+        ]
+        (run,) = read_runs(tmp_path)
+        contexts = [s["context"] for s in sequences_by_name(run)[("figure", "plots")]]
+        assert sorted(c["key"] for c in contexts) == ["a.png", "b.png"]
+        assert run["kedro"]["not_tracked"] == []
