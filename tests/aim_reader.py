@@ -3,7 +3,8 @@
 Tests run this file in a fresh process, so that what they assert is what landed
 in the repository, not what the writing process still holds in memory.
 
-Usage: python aim_reader.py REPOSITORY
+Usage: python aim_reader.py REPOSITORY [REPOSITORY ...]; prints one list of runs
+per repository.
 """
 
 from __future__ import annotations
@@ -130,4 +131,4 @@ def read_repository(path: str) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    json.dump(read_repository(sys.argv[1]), sys.stdout, default=str)
+    json.dump([read_repository(path) for path in sys.argv[1:]], sys.stdout, default=str)

@@ -180,18 +180,24 @@ class KedroProject:
         return read_runs(repository or self.aim_repository)
 
 
-def read_runs(repository: Path | str) -> list[dict[str, Any]]:
-    """Read every run of an Aim repository back in a fresh process."""
+def read_many(*repositories: Path | str) -> list[list[dict[str, Any]]]:
+    """Read every run of several Aim repositories back in one fresh process."""
     result = subprocess.run(
-        [sys.executable, str(READER), str(repository)],
+        [sys.executable, str(READER), *map(str, repositories)],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
     if result.returncode != 0:
-        raise AssertionError(f"reading {repository} failed:\n{result.stderr}")
+        raise AssertionError(f"reading {repositories} failed:\n{result.stderr}")
     return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def read_runs(repository: Path | str) -> list[dict[str, Any]]:
+    """Read every run of an Aim repository back in a fresh process."""
+    (runs,) = read_many(repository)
+    return runs
 
 
 def sequences_by_name(

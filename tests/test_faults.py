@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from aim import Repo
 
-from conftest import READER, KedroProject, sequences_by_name
+from conftest import KedroProject, read_many, sequences_by_name
 from kedro_aim_cfg import AimRunError, active_tracker
 from kedro_aim_cfg.run import RUN_HASH_ENV, _ensure_local_repository
 
@@ -158,27 +158,6 @@ def wait_for(path: Path, process: subprocess.Popen[str]) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"{path} did not appear")
         time.sleep(0.1)
-
-
-def read_many(*repositories: Path) -> list[list[dict[str, Any]]]:
-    """Read several repositories back in one fresh process."""
-    code = (
-        "import json, sys\n"
-        f"sys.path.insert(0, {str(READER.parent)!r})\n"
-        "from aim_reader import read_repository\n"
-        "json.dump([read_repository(p) for p in sys.argv[1:]], sys.stdout, "
-        "default=str)\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code, *map(str, repositories)],
-        capture_output=True,
-        text=True,
-        timeout=PROCESS_TIMEOUT,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise AssertionError(f"reading failed:\n{result.stderr}")
-    return json.loads(result.stdout)  # type: ignore[no-any-return]
 
 
 def check_first_nodes(project: KedroProject, run: dict[str, Any]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -17,12 +16,11 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from test_end_to_end import CATALOG, PIPELINE, TRACKED, check_files, expected_sequences
 
-from conftest import READER, KedroProject
+from conftest import KedroProject, read_many
 from kedro_aim_cfg import AimRunError
 from kedro_aim_cfg.run import _ensure_local_repository
 
@@ -168,27 +166,6 @@ def run_kedro(
 
 def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-
-
-def read_many(*repositories: Path) -> list[list[dict[str, Any]]]:
-    """Read several repositories back in one fresh process."""
-    code = (
-        "import json, sys\n"
-        f"sys.path.insert(0, {str(READER.parent)!r})\n"
-        "from aim_reader import read_repository\n"
-        "json.dump([read_repository(p) for p in sys.argv[1:]], sys.stdout, "
-        "default=str)\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code, *map(str, repositories)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise AssertionError(f"reading failed:\n{result.stderr}")
-    return json.loads(result.stdout)  # type: ignore[no-any-return]
 
 
 class TestServer:
