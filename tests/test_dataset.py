@@ -114,8 +114,9 @@ class TestTrackedRun:
     """Many saves into one run, read back once in a fresh process."""
 
     @pytest.fixture(scope="class")
+    @classmethod
     def result(
-        self, tmp_path_factory: pytest.TempPathFactory, repository: Path
+        cls, tmp_path_factory: pytest.TempPathFactory, repository: Path
     ) -> dict[str, Any]:
         root = tmp_path_factory.mktemp("tracked")
         catalog = make_catalog(root)
