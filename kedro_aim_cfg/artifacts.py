@@ -285,7 +285,7 @@ def convert(
         return [
             TrackedItem(
                 name,
-                converter(value() if callable(value) else value, save_args),
+                converter(value, save_args),
                 {**context, ITEM_CONTEXT_KEY: str(key)},
             )
             for key, value in data.items()

@@ -6,12 +6,12 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kedro.io import AbstractDataset, DatasetError, Version
+from kedro.io import AbstractDataset, AbstractVersionedDataset, DatasetError, Version
 
 from kedro_aim_cfg.artifacts import TrackedItem, convert, is_figure
 from kedro_aim_cfg.exceptions import AimTrackingError
 from kedro_aim_cfg.models import parse_block
-from kedro_aim_cfg.run import active_tracker, unavailable_reason
+from kedro_aim_cfg.run import UntrackedRun, active_tracker, unavailable_reason
 
 logger = logging.getLogger(__name__)
 
@@ -81,20 +81,33 @@ class AimTrackingDataset(AbstractDataset[Any, Any]):
         self._name = self._block.name or self._entry
         self.metadata = metadata
 
+        self._config: dict[str, Any] | None = None
         if isinstance(dataset, AbstractDataset):
             self._dataset = dataset
         else:
-            config = dict(dataset)
+            self._config = dict(dataset)
             if version is not None:
-                config["versioned"] = True
+                self._config["versioned"] = True
             self._dataset = AbstractDataset.from_config(
                 self._entry,
-                config,
+                self._config,
                 load_version=version.load if version else None,
                 save_version=version.save if version else None,
             )
         self._EPHEMERAL = getattr(self._dataset, "_EPHEMERAL", False)
+        self._saves_lazily = _evaluates_callables(self._dataset, self._config)
         self._warned_no_run = False
+
+    def __getattr__(self, name: str) -> Any:
+        # kedro-viz previews a dataset that has a ``preview`` method; the wrapped
+        # dataset's preview is the entry's preview.
+        if name == "preview":
+            dataset = self.__dict__.get("_dataset")
+            if dataset is not None:
+                return getattr(dataset, name)
+        raise AttributeError(
+            f"'{type(self).__name__}' object has no attribute '{name}'"
+        )
 
     @property
     def dataset(self) -> AbstractDataset[Any, Any]:
@@ -117,7 +130,11 @@ class AimTrackingDataset(AbstractDataset[Any, Any]):
     def save(self, data: Any) -> None:
         items: list[TrackedItem] = []
         errors: list[str] = []
-        if isinstance(data, Mapping) and any(callable(v) for v in data.values()):
+        if (
+            self._saves_lazily
+            and isinstance(data, Mapping)
+            and any(callable(v) for v in data.values())
+        ):
             data = {
                 key: self._convert_lazily(key, value, items, errors)
                 if callable(value)
@@ -147,10 +164,21 @@ class AimTrackingDataset(AbstractDataset[Any, Any]):
         if self._block.type != "figure" or is_figure(data) or isinstance(data, Mapping):
             return data
         try:
-            written = self._dataset.load()
+            written = self._load_saved()
         except Exception:  # it cannot load back: the given data is what is tracked
             return data
         return written if is_figure(written) else data
+
+    def _load_saved(self) -> Any:
+        """Load what the last save wrote, even where a load version is pinned."""
+        dataset = self._dataset
+        if self._config is not None and isinstance(dataset, AbstractVersionedDataset):
+            saved = dataset.resolve_save_version()
+            if saved != dataset.resolve_load_version():
+                dataset = AbstractDataset.from_config(
+                    self._entry, self._config, load_version=saved, save_version=saved
+                )
+        return dataset.load()
 
     def _convert(self, data: Any, errors: list[str]) -> list[TrackedItem]:
         block = self._block
@@ -162,8 +190,8 @@ class AimTrackingDataset(AbstractDataset[Any, Any]):
                 block.save_args.model_dump(exclude_none=True),
                 data,
             )
-        except (TypeError, ValueError) as exc:
-            errors.append(str(exc))
+        except Exception as exc:  # whatever fails, the data is saved already
+            errors.append(str(exc) or type(exc).__name__)
             return []
 
     def _convert_lazily(
@@ -222,8 +250,12 @@ class AimTrackingDataset(AbstractDataset[Any, Any]):
         self._dataset.release()
 
     def _describe(self) -> dict[str, Any]:
+        # The wrapped dataset's own description comes first and unnested, so
+        # that readers such as kedro-viz find its ``filepath`` where they look.
+        wrapped = type(self._dataset)
         return {
-            "dataset": self._dataset._describe(),
+            **self._dataset._describe(),
+            "dataset_type": f"{wrapped.__module__}.{wrapped.__qualname__}",
             "aim": self._block.model_dump(exclude_defaults=True),
         }
 
@@ -255,13 +287,18 @@ class AimRunDataset(AbstractDataset[None, Any]):
 
     def load(self) -> Any:
         tracker = active_tracker()
-        if tracker is None:
-            raise DatasetError(
-                "No Aim run is active in this process, so the run input has "
-                "nothing to give. It is available inside 'kedro run' (with the "
-                "sequential or thread runner) and inside kedro_aim_cfg.tracking_run()."
-            )
-        return tracker
+        if tracker is not None:
+            return tracker
+        reason = unavailable_reason()
+        if reason is not None:
+            # Tracking is off for this pipeline, or its run could not be
+            # opened: the node runs and what it tracks goes nowhere.
+            return UntrackedRun(reason)
+        raise DatasetError(
+            "No Aim run is active in this process, so the run input has nothing "
+            "to give. Nodes get it inside 'kedro run' with any runner; in a "
+            "notebook or script, save inside 'with kedro_aim_cfg.tracking_run():'."
+        )
 
     def save(self, data: None) -> None:
         raise DatasetError(
@@ -273,6 +310,24 @@ class AimRunDataset(AbstractDataset[None, Any]):
 
     def _describe(self) -> dict[str, Any]:
         return {}
+
+
+def _evaluates_callables(
+    dataset: AbstractDataset[Any, Any], config: Mapping[str, Any] | None
+) -> bool:
+    """Whether the dataset calls the callables of a dict it saves.
+
+    A ``PartitionedDataset`` saving lazily does, and then each callable is
+    converted as it is evaluated, so that it is evaluated once. Any other
+    dataset saves the callables themselves.
+    """
+    try:
+        from kedro_datasets.partitions import PartitionedDataset
+    except ImportError:
+        return False
+    if not isinstance(dataset, PartitionedDataset):
+        return False
+    return bool((config or {}).get("save_lazily", True))
 
 
 __all__ = ["DATASET_TYPE", "RUN_DATASET_TYPE", "AimRunDataset", "AimTrackingDataset"]

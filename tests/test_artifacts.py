@@ -470,15 +470,26 @@ class TestConvert:
         assert item.value.data == "hello"
 
     def test_dict_of_objects_is_tracked_item_by_item(self) -> None:
-        data = {"b": "second", 3: "third", "a": lambda: "lazy"}
+        data = {"b": "second", 3: "third", "a": "first"}
 
         items = convert("text", "report", {"subset": "test"}, {}, data)
 
         assert [(i.name, i.context, i.value.data) for i in items] == [
             ("report", {"subset": "test", ITEM_CONTEXT_KEY: "b"}, "second"),
             ("report", {"subset": "test", ITEM_CONTEXT_KEY: "3"}, "third"),
-            ("report", {"subset": "test", ITEM_CONTEXT_KEY: "a"}, "lazy"),
+            ("report", {"subset": "test", ITEM_CONTEXT_KEY: "a"}, "first"),
         ]
+
+    def test_a_callable_item_is_not_called(self) -> None:
+        calls: list[str] = []
+
+        def lazy() -> str:
+            calls.append("called")
+            return "lazy"
+
+        with pytest.raises(TypeError, match=r"text takes a str .*got builtins\.func"):
+            convert("text", "report", {}, {}, {"a": lazy})
+        assert calls == []
 
     def test_dict_of_figures(self, mpl_figure: Any) -> None:
         items = convert(

@@ -330,7 +330,8 @@ class TestLikeTheWrappedDataset:
         assert dataset.exists()
         assert dataset.load() == inner.load() == {"a": 1}
         assert dataset._describe() == {
-            "dataset": inner._describe(),
+            **inner._describe(),
+            "dataset_type": "kedro_datasets.json.json_dataset.JSONDataset",
             "aim": {
                 "type": "metric",
                 "name": "accuracy",
@@ -338,6 +339,21 @@ class TestLikeTheWrappedDataset:
             },
         }
         assert str(tmp_path / "accuracy.json") in repr(dataset)
+
+    def test_preview_is_the_wrapped_datasets(self, tmp_path: Path) -> None:
+        dataset = AimTrackingDataset(
+            dataset={"type": "pandas.CSVDataset", "filepath": str(tmp_path / "t.csv")},
+            aim={"type": "text"},
+        )
+        dataset.dataset.save(pd.DataFrame({"a": range(10)}))
+        in_memory = AimTrackingDataset(
+            dataset={"type": "kedro.io.MemoryDataset"}, aim={"type": "metric"}
+        )
+
+        assert dataset.preview(nrows=3) == dataset.dataset.preview(nrows=3)
+        assert len(dataset.preview(nrows=3)["data"]) == 3
+        assert not hasattr(in_memory, "preview")
+        assert not hasattr(dataset, "_filepath")
 
     def test_release_and_ephemeral(self) -> None:
         dataset = AimTrackingDataset(
@@ -466,3 +482,81 @@ class TestFigureDatasets:
         contexts = [s["context"] for s in sequences_by_name(run)[("figure", "plots")]]
         assert sorted(c["key"] for c in contexts) == ["a.png", "b.png"]
         assert run["kedro"]["not_tracked"] == []
+
+
+def _chart(colours: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"x": list(range(len(colours))), "y": 1, "c": colours})
+
+
+class TestNothingLost:
+    """Whatever fails while tracking, the wrapped dataset saves what it is given."""
+
+    def test_any_conversion_error_keeps_the_data(self, tmp_path: Path) -> None:
+        from PIL import Image
+
+        dataset = AimTrackingDataset(
+            dataset={
+                "type": "pickle.PickleDataset",
+                "filepath": str(tmp_path / "depth.pkl"),
+            },
+            aim={"type": "image", "save_args": {"format": "jpg"}},
+            entry="depth",
+        )
+        # Pillow cannot write a floating-point image as JPEG: an OSError.
+        depth = Image.new("F", (4, 4), 0.5)
+        with tracking_run(project_path=tmp_path):
+            dataset.save(depth)
+
+        assert pickle.loads((tmp_path / "depth.pkl").read_bytes()).mode == "F"
+        (run,) = read_runs(tmp_path)
+        (failure,) = run["kedro"]["not_tracked"]
+        assert (failure["entry"], failure["type"]) == ("depth", "image")
+        assert "JPEG" in failure["cause"]
+
+    def test_partitions_saved_eagerly_keep_their_callables(
+        self, tmp_path: Path
+    ) -> None:
+        dataset = AimTrackingDataset(
+            dataset={
+                "type": "partitions.PartitionedDataset",
+                "path": str(tmp_path / "parts"),
+                "dataset": "pickle.PickleDataset",
+                "save_lazily": False,
+            },
+            aim={"type": "text"},
+            entry="parts",
+        )
+        with tracking_run(project_path=tmp_path):
+            dataset.save({"a": str.upper})
+
+        # The partition holds the callable itself, as without an aim: block.
+        assert pickle.loads((tmp_path / "parts" / "a").read_bytes()) is str.upper
+        (run,) = read_runs(tmp_path)
+        (failure,) = run["kedro"]["not_tracked"]
+        assert failure["type"] == "text"
+        assert "got builtins.method_descriptor" in failure["cause"]
+
+    def test_figure_made_from_data_is_the_one_just_saved(self, tmp_path: Path) -> None:
+        from kedro.io import Version
+
+        config = {
+            "type": "plotly.PlotlyDataset",
+            "filepath": str(tmp_path / "chart.json"),
+            "plotly_args": {"type": "bar", "fig": {"x": "x", "y": "y", "color": "c"}},
+        }
+        first, second = "2026-01-01T00.00.00.000Z", "2026-01-02T00.00.00.000Z"
+
+        def chart(version: Version) -> AimTrackingDataset:
+            return AimTrackingDataset(
+                dataset=config, aim={"type": "figure"}, entry="chart", version=version
+            )
+
+        chart(Version(None, first)).save(_chart(["red"]))
+        with tracking_run(project_path=tmp_path):
+            # Loads stay pinned to the first version, as with --load-versions.
+            chart(Version(first, second)).save(_chart(["red", "blue"]))
+
+        (run,) = read_runs(tmp_path)
+        (sequence,) = sequences_by_name(run)[("figure", "chart")]
+        assert sequence["values"] == [{"traces": ["bar", "bar"]}]
+        assert len(chart(Version(first, None)).load().data) == 1

@@ -3,7 +3,8 @@
 ``kedro catalog`` commands, kedro-viz and the IPython extension load the
 project's catalog, so they build tracking datasets; none of them may open an
 Aim run or create a ``.aim`` folder. Where these tools name a dataset's class,
-they name ``AimTrackingDataset`` instead of the user's type: a known limit.
+they name ``AimTrackingDataset`` instead of the user's type (a known limit); the
+wrapped dataset's description, file path and preview are the entry's.
 """
 
 from __future__ import annotations
@@ -269,9 +270,7 @@ class TestKedroViz:
         assert nodes["score"]["layer"] == "reporting"
         assert main["layers"] == ["reporting"]
 
-    def test_build_node_metadata_has_no_filepath_for_tracked_entries(
-        self, tools: Tools
-    ):
+    def test_build_node_metadata_has_the_wrapped_filepath(self, tools: Tools):
         main = json.loads((tools.project.path / "build" / "api" / "main").read_text())
         folder = tools.project.path / "build" / "api" / "nodes"
         filepaths = {}
@@ -279,9 +278,9 @@ class TestKedroViz:
             metadata = json.loads((folder / node["id"]).read_text())
             filepaths[name] = metadata["filepath"]
         assert filepaths["plain"].endswith("data/plain.json")
-        # kedro-viz reads 'filepath' from the top of _describe(); the wrapper
-        # nests the user's dataset under 'dataset'.
-        assert {filepaths[name] for name in TRACKED} == {None}
+        assert filepaths["score"].endswith("data/score.json")
+        assert filepaths["report"].endswith("data/report.txt")
+        assert filepaths["train.picture"].endswith("data/train_picture.png")
 
     def test_lite_mode_serves_the_pipeline(self, tools: Tools):
         assert tools.lite is not None, tools.lite_output[-3000:]
