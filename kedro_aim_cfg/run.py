@@ -141,6 +141,8 @@ class AimRunTracker:
         self.experiment: str | None = run.experiment
         self.counts: Counter[str] = Counter()
         self.failures: list[tuple[str, str, str]] = []
+        self.status: str = STATUS_RUNNING
+        self._earlier_counts: Counter[str] = Counter()
         self._spool: SpoolReader | None = None
 
     @classmethod
@@ -212,7 +214,7 @@ class AimRunTracker:
             close_timeout=settings.close_timeout,
         )
         if run_hash:
-            tracker.continue_steps()
+            tracker.continue_run()
         return tracker
 
     def set(self, key: str | tuple[str, ...], value: Any) -> None:
@@ -287,10 +289,19 @@ class AimRunTracker:
         with self._lock:
             self.failures.append((entry, artifact_type, cause))
 
-    def continue_steps(self) -> None:
-        """Start every existing sequence of a resumed run after its last step."""
+    def continue_run(self) -> None:
+        """Carry on a resumed run: after the last step of every sequence, and
+        with the counts of the earlier invocations kept in its totals."""
         with self._lock:
             run = self._open_run()
+            try:
+                earlier = run["kedro", "tracked"]
+            except KeyError:
+                earlier = {}
+            if isinstance(earlier, Mapping):
+                self._earlier_counts.update(
+                    {str(k): int(v) for k, v in earlier.items() if isinstance(v, int)}
+                )
             for dtype, getter in _SEQUENCE_GETTERS.items():
                 for name, context, _ in run.iter_sequence_info_by_type(dtype):
                     sequence = getattr(run, getter)(name, context)
@@ -320,9 +331,10 @@ class AimRunTracker:
             run, self._run = self._run, None
         if run is None:
             return
+        self.status = status
         try:
             run["kedro", "status"] = status
-            run["kedro", "tracked"] = dict(self.counts)
+            run["kedro", "tracked"] = dict(self._earlier_counts + self.counts)
             run["kedro", "not_tracked"] = [
                 {"entry": entry, "type": kind, "cause": cause}
                 for entry, kind, cause in self.failures
@@ -359,8 +371,8 @@ class AimRunTracker:
         """One line per fact a user wants once the run ends."""
         tracked = ", ".join(f"{n} {kind}" for kind, n in sorted(self.counts.items()))
         lines = [
-            f"Aim run {self.hash} (experiment '{self.experiment}') in "
-            f"{self.repository}: tracked {tracked or 'nothing'}."
+            f"Aim run {self.hash} (experiment '{self.experiment}', {self.status}) "
+            f"in {self.repository}: tracked {tracked or 'nothing'}."
         ]
         if self.failures:
             lines.append(f"{len(self.failures)} save(s) were saved but not tracked:")
@@ -375,6 +387,39 @@ class AimRunTracker:
         if self.repository.startswith("aim://"):
             return f"the UI of the Aim server behind {self.repository}"
         return f"kedro aim ui (or: aim up --repo {self.repository})"
+
+
+class UntrackedRun:
+    """What a node's run input gives while the pipeline runs without a run.
+
+    Tracking is off for the pipeline, or its run could not be opened (the reason
+    was logged once); everything tracked through it is dropped, so that the
+    pipeline runs as it would with tracking on.
+
+    Attributes:
+        reason: Why the pipeline has no run.
+    """
+
+    hash = None
+    raise_errors = False
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def track(self, value: Any, **kwargs: Any) -> None:
+        """Drop the value."""
+
+    def track_items(self, artifact_type: str, items: list[TrackedItem]) -> None:
+        """Drop the items."""
+
+    def set(self, key: str | tuple[str, ...], value: Any) -> None:
+        """Drop the run parameter."""
+
+    def record_failure(self, entry: str, artifact_type: str, cause: str) -> None:
+        """Nothing is tracked, so nothing is counted."""
+
+    def __repr__(self) -> str:
+        return f"UntrackedRun({self.reason!r})"
 
 
 _active_lock = threading.Lock()
@@ -441,32 +486,85 @@ def deactivate(tracker: AimRunTracker) -> None:
             _active = None
 
 
+def project_settings(
+    project_path: str | Path, env: str | None = None
+) -> tuple[AimSettings, str | None]:
+    """Read the ``aim.yml`` of the Kedro project bootstrapped in this process.
+
+    Args:
+        project_path: The project's root folder.
+        env: The run environment; Kedro's default when not given.
+
+    Returns:
+        The settings, all defaults where the project has no ``aim.yml`` or does
+        not use ``AimConfigLoader``, and the project's package name, None outside
+        a project.
+
+    Raises:
+        AimConfigError: The project's ``aim.yml`` is invalid.
+    """
+    from kedro.framework.project import PACKAGE_NAME
+    from kedro.framework.project import settings as kedro_settings
+    from kedro.utils import is_kedro_project
+
+    from kedro_aim_cfg.loader import AimConfigLoader
+
+    if not PACKAGE_NAME or not is_kedro_project(project_path):
+        return AimSettings(), None
+    loader_class = kedro_settings.CONFIG_LOADER_CLASS
+    if not (
+        isinstance(loader_class, type) and issubclass(loader_class, AimConfigLoader)
+    ):
+        return AimSettings(), PACKAGE_NAME
+    loader = loader_class(
+        conf_source=str(Path(project_path) / kedro_settings.CONF_SOURCE),
+        env=env,
+        **kedro_settings.CONFIG_LOADER_ARGS,
+    )
+    return loader.aim_settings(), PACKAGE_NAME
+
+
 @contextmanager
 def tracking_run(
     settings: AimSettings | Mapping[str, Any] | None = None,
     *,
-    project_path: str | Path = ".",
+    project_path: str | Path | None = None,
     experiment: str | None = None,
+    env: str | None = None,
 ) -> Iterator[AimRunTracker]:
     """Open an Aim run for the saves made inside the ``with`` block.
 
-    Meant for notebooks and scripts, where no ``kedro run`` opens one::
+    Meant for notebooks and scripts, where no ``kedro run`` opens one. In a
+    notebook of a Kedro project (``%load_ext kedro.ipython``) the run follows
+    the project's ``aim.yml``, as ``kedro run`` would::
 
         from kedro_aim_cfg import tracking_run
 
-        with tracking_run({"experiment": "notebook"}, project_path=".") as run:
+        with tracking_run() as run:
             catalog.save("confusion_matrix", figure)
         print(run.hash)
 
     Args:
-        settings: Settings as in ``aim.yml``; defaults to all defaults.
-        project_path: The root a relative repository folder is taken from.
-        experiment: The experiment to use when the settings name none.
+        settings: Settings as in ``aim.yml``; by default the project's own
+            ``aim.yml`` inside a Kedro project, else all defaults.
+        project_path: The root a relative repository folder is taken from; by
+            default the Kedro project's root, else the current folder.
+        experiment: The experiment to use when the settings name none; by
+            default the project's package name.
+        env: The environment whose ``aim.yml`` is read when ``settings`` is
+            not given.
 
     Yields:
         The tracker of the open run.
     """
-    if not isinstance(settings, AimSettings):
+    if project_path is None:
+        from kedro.utils import find_kedro_project
+
+        project_path = find_kedro_project(Path.cwd()) or Path.cwd()
+    if settings is None:
+        settings, package = project_settings(project_path, env)
+        experiment = experiment or package
+    elif not isinstance(settings, AimSettings):
         from kedro_aim_cfg.models import parse_settings
 
         settings = parse_settings(settings, source="tracking_run(settings=...)")

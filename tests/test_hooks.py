@@ -159,7 +159,7 @@ class TestRunRecord:
         assert f"Tracking into Aim run {run['hash']} in {repository}" in info
         (summary,) = [m for m in info if m.startswith(f"Aim run {run['hash']}")]
         assert summary.splitlines() == [
-            f"Aim run {run['hash']} (experiment '{project.package}') in "
+            f"Aim run {run['hash']} (experiment '{project.package}', finished) in "
             f"{repository}: tracked 3 metric, 3 metrics.",
             f"View it with: kedro aim ui (or: aim up --repo {repository})",
         ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
 
 import pytest
 from kedro.io import DatasetError
@@ -10,6 +13,26 @@ from kedro.io import DatasetError
 from conftest import sequences_by_name
 from kedro_aim_cfg import AimConfigError, AimRunDataset, AimRunError, tracking_run
 from kedro_aim_cfg.run import active_tracker
+
+NOTEBOOK_SCRIPT = """
+import json
+import sys
+
+from IPython.testing.globalipapp import start_ipython
+
+shell = start_ipython()
+shell.run_line_magic("load_ext", "kedro.ipython")
+shell.run_line_magic("reload_kedro", sys.argv[1])
+cells = [
+    "from kedro_aim_cfg import tracking_run",
+    "with tracking_run() as run:\\n    catalog.save('report', 'from a cell')",
+]
+successes = [shell.run_cell(cell).success for cell in cells]
+print("RESULT " + json.dumps({
+    "successes": successes,
+    "hash": shell.user_ns["run"].hash,
+}))
+"""
 
 CURVE_NODE = """
 
@@ -89,6 +112,27 @@ class TestRunInput:
             assert "aim_run" not in catalog
             assert "out" in catalog
 
+    @pytest.mark.parametrize(
+        "settings",
+        [
+            {"enabled": False},
+            {"disabled_pipelines": ["__default__"]},
+            {
+                "repository": "aim://127.0.0.1:9",
+                "when_unavailable": "continue",
+                "connect_timeout": 0.5,
+            },
+        ],
+        ids=["tracking-off", "pipeline-off", "server-unreachable"],
+    )
+    def test_node_runs_without_a_run(self, make_project, settings):
+        project = _curve_project(make_project)
+        project.write_aim(settings)
+        project.run()
+
+        assert (project.path / "data" / "doubled.json").read_text() == "6"
+        assert not (project.path / ".aim").exists()
+
     def test_loading_outside_a_run_is_a_clear_error(self):
         dataset = AimRunDataset()
         assert not dataset.exists()
@@ -161,6 +205,44 @@ class TestNotebook:
         assert report["context"] == {"where": "notebook"}
         assert report["steps"] == [0, 1]
         assert report["values"] == ["one", "two"]
+
+    def test_tracking_run_in_ipython_follows_the_projects_aim_yml(
+        self, make_project, tmp_path
+    ):
+        project = make_project()
+        project.write_catalog(
+            """
+            report:
+              type: text.TextDataset
+              filepath: data/report.txt
+              aim: {type: text}
+            """
+        )
+        project.write_aim({"experiment": "from-aim-yml", "repository": "runs_here"})
+        script = tmp_path / "notebook.py"
+        script.write_text(NOTEBOOK_SCRIPT)
+        result = subprocess.run(
+            [sys.executable, str(script), str(project.path)],
+            cwd=project.path / "src",
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        lines = [
+            line for line in result.stdout.splitlines() if line.startswith("RESULT ")
+        ]
+        assert len(lines) == 1, result.stdout + result.stderr
+        outcome = json.loads(lines[0].removeprefix("RESULT "))
+
+        assert outcome["successes"] == [True, True]
+        assert not (project.path / ".aim").exists()
+        (read,) = project.read_runs(project.path / "runs_here")
+        assert read["hash"] == outcome["hash"]
+        assert read["experiment"] == "from-aim-yml"
+        assert read["kedro"]["status"] == "finished"
+        (report,) = sequences_by_name(read)[("text", "report")]
+        assert report["values"] == ["from a cell"]
 
     def test_tracking_run_marks_an_error_as_failed(self, tmp_path):
         with pytest.raises(ValueError, match="boom"):

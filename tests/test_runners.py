@@ -320,6 +320,9 @@ class TestOneRunAcrossProcesses:
         assert sorted(score["values"]) == sorted(3 * [float(i) for i in range(PARTS)])
         own = {s["context"]["part"]: s["steps"] for s in sequences[("metric", "own")]}
         assert own == {f"p{i}": [0, 1, 2] for i in range(PARTS)}
+        # The run's totals count what all three invocations tracked.
+        tracked = sum(run["kedro"]["tracked"].values())
+        assert tracked == sum(len(s["values"]) for s in run["sequences"])
 
     def test_unknown_hash_fails_before_any_node(
         self, project: KedroProject, monkeypatch: pytest.MonkeyPatch
