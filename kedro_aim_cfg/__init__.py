@@ -11,7 +11,12 @@ from kedro_aim_cfg.dataset import AimRunDataset, AimTrackingDataset
 from kedro_aim_cfg.exceptions import AimConfigError, AimRunError, AimTrackingError
 from kedro_aim_cfg.loader import AimConfigLoader
 from kedro_aim_cfg.models import AimSettings
-from kedro_aim_cfg.run import AimRunTracker, active_tracker, tracking_run
+from kedro_aim_cfg.run import (
+    AimRunTracker,
+    UntrackedRun,
+    active_tracker,
+    tracking_run,
+)
 
 __version__ = "0.1.0"
 
@@ -24,6 +29,7 @@ __all__ = [
     "AimSettings",
     "AimTrackingDataset",
     "AimTrackingError",
+    "UntrackedRun",
     "active_tracker",
     "tracking_run",
 ]
