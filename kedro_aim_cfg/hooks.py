@@ -113,7 +113,6 @@ class AimHook:
     def __init__(self) -> None:
         self._settings: AimSettings | None = None
         self._project_path: Path | None = None
-        self._params: dict[str, Any] = {}
         self._env: str | None = None
         self._tracker: AimRunTracker | None = None
         self._sigterm_installed = False
@@ -139,7 +138,6 @@ class AimHook:
             context.config_loader["catalog"]
             raise
         self._project_path = Path(context.project_path)
-        self._params = context.params
         loader = context.config_loader
         self._env = loader.env or loader.default_run_env or None
 
@@ -189,7 +187,7 @@ class AimHook:
         kedro_info["env"] = run_params.get("env") or self._env
         kedro_info["status"] = STATUS_RUNNING
         tracker.set("kedro", to_plain(kedro_info))
-        tracker.set("params", to_plain(self._params))
+        tracker.set("params", to_plain(_parameters(catalog)))
         try:
             activate(tracker)
             tracker.share_with_workers()
@@ -260,6 +258,17 @@ class AimHook:
         deactivate(tracker)
         tracker.close(status)
         logger.info("%s", tracker.summary())
+
+
+def _parameters(catalog: Any) -> Any:
+    """The run's parameters, as the catalog gives them to nodes.
+
+    Read from the catalog rather than the context, whose ``params`` validates
+    them again on every access.
+    """
+    if "parameters" not in catalog:
+        return {}
+    return catalog.get("parameters").load()
 
 
 def _interrupt(signum: int, frame: Any) -> None:
