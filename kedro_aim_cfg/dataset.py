@@ -11,7 +11,13 @@ from kedro.io import AbstractDataset, AbstractVersionedDataset, DatasetError, Ve
 from kedro_aim_cfg.artifacts import TrackedItem, convert, is_figure
 from kedro_aim_cfg.exceptions import AimTrackingError
 from kedro_aim_cfg.models import parse_block
-from kedro_aim_cfg.run import UntrackedRun, active_tracker, unavailable_reason
+from kedro_aim_cfg.run import (
+    UntrackedRun,
+    active_tracker,
+    adopt_pipeline_environment,
+    pipeline_environment,
+    unavailable_reason,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +27,21 @@ RUN_DATASET_TYPE = "kedro_aim_cfg.AimRunDataset"
 """The ``type`` of the catalog entry through which nodes receive the run."""
 
 
-class AimTrackingDataset(AbstractDataset[Any, Any]):
+class _CarriesTheRun:
+    """Pickles with the current pipeline's run, for worker processes."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_pipeline_environment": pipeline_environment()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        environment = state.pop("_pipeline_environment", None)
+        self.__dict__.update(state)
+        if environment is not None:
+            adopt_pipeline_environment(environment)
+
+
+class AimTrackingDataset(_CarriesTheRun, AbstractDataset[Any, Any]):
     """Save through the wrapped dataset, then track the data into the Aim run.
 
     Users do not write this type: ``AimConfigLoader`` rewrites every catalog
@@ -230,7 +250,10 @@ class AimTrackingDataset(AbstractDataset[Any, Any]):
     def _not_tracked(self, cause: str) -> None:
         tracker = active_tracker()
         if tracker is not None:
-            tracker.record_failure(self._entry, self._block.type, cause)
+            try:
+                tracker.record_failure(self._entry, self._block.type, cause)
+            except Exception as exc:  # the warning below still tells the user
+                logger.debug("Could not record the failure: %s", exc)
             if tracker.raise_errors:
                 raise AimTrackingError(
                     f"'{self._entry}' was saved but not tracked as "
@@ -260,7 +283,7 @@ class AimTrackingDataset(AbstractDataset[Any, Any]):
         }
 
 
-class AimRunDataset(AbstractDataset[None, Any]):
+class AimRunDataset(_CarriesTheRun, AbstractDataset[None, Any]):
     """Give a node the active Aim run, to track values the catalog does not hold.
 
     The loader adds this entry as ``aim_run`` (``run_input`` in ``aim.yml``

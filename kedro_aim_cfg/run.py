@@ -27,7 +27,7 @@ from filelock import FileLock
 from kedro_aim_cfg.artifacts import TrackedItem
 from kedro_aim_cfg.exceptions import AimRunError
 from kedro_aim_cfg.models import RUN_HASH_PATTERN, AimSettings
-from kedro_aim_cfg.spool import SpoolReader, SpoolWriter, spool_writer
+from kedro_aim_cfg.spool import SPOOL_ENV, SpoolReader, SpoolWriter, spool_writer
 
 logger = logging.getLogger(__name__)
 
@@ -445,6 +445,31 @@ def set_unavailable(reason: str | None) -> None:
 def unavailable_reason() -> str | None:
     """Why the current pipeline runs without an Aim run, if it does."""
     return os.environ.get(UNTRACKED_ENV)
+
+
+def pipeline_environment() -> dict[str, str | None]:
+    """What worker processes need to know of the current pipeline's run.
+
+    Tracking datasets carry it when they are pickled for a worker, because a
+    worker process started before this pipeline (a ``forkserver``, or a pool
+    kept from an earlier run) still has the environment of its own start.
+    """
+    return {name: os.environ.get(name) for name in (SPOOL_ENV, UNTRACKED_ENV)}
+
+
+def adopt_pipeline_environment(values: Mapping[str, str | None]) -> None:
+    """Take on, in a worker process, the run of the process that sent a dataset.
+
+    A process that owns a run keeps its own.
+    """
+    owner = _active
+    if owner is not None and owner.pid == os.getpid():
+        return
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def active_tracker() -> AimRunTracker | SpoolWriter | None:

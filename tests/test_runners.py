@@ -189,6 +189,31 @@ class TestInProcessRunners:
         assert active_tracker() is None
 
 
+    def test_forkserver_workers_follow_each_new_run(
+        self,
+        project: KedroProject,
+        monkeypatch: pytest.MonkeyPatch,
+        capfd: pytest.CaptureFixture[str],
+    ) -> None:
+        # The forkserver outlives the first run: its workers must still reach
+        # the spool of the second, not the removed one of the first.
+        monkeypatch.setenv("KEDRO_MP_CONTEXT", "forkserver")
+        project.run(runner=ParallelRunner(max_workers=2))
+        project.write_aim({"enabled": False})
+        project.run(runner=ParallelRunner(max_workers=2))
+        project.write_aim({})
+        project.run(runner=ParallelRunner(max_workers=2))
+
+        runs = project.read_runs()
+        assert len(runs) == 2
+        for run in runs:
+            check_run(project, run, "ParallelRunner")
+        output = "".join(capfd.readouterr())
+        check_output(output)
+        assert "not tracked" not in output
+        assert active_tracker() is None
+
+
 class TestCommandLineRunners:
     def test_async_and_parallel_fork_and_spawn(
         self, project: KedroProject, monkeypatch: pytest.MonkeyPatch
