@@ -57,8 +57,8 @@ def to_plain(value: Any) -> Any:
     """Convert a value into types that Aim stores as run parameters.
 
     Mappings and sequences are converted item by item; numpy scalars become
-    Python numbers; NaN and infinity, which Aim cannot store, become strings;
-    any other object becomes its ``str``.
+    Python numbers; NaN, infinity and integers beyond 64 bits, which Aim cannot
+    store, become strings; any other object becomes its ``str``.
     """
     if isinstance(value, Mapping):
         return {str(k): to_plain(v) for k, v in value.items()}
@@ -69,11 +69,16 @@ def to_plain(value: Any) -> Any:
             value = value.item()
         except (TypeError, ValueError):
             return str(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if value is None or isinstance(value, bool | int | float | str):
+    if value is None or isinstance(value, bool | str) or _storable_number(value):
         return value
     return str(value)
+
+
+def _storable_number(value: Any) -> bool:
+    """Aim stores finite floats and whole numbers that fit in 64 bits."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, int) and -(2**63) <= value < 2**63
 
 
 def runner_name(runner: Any) -> str:
@@ -186,12 +191,13 @@ class AimHook:
         kedro_info["runner"] = runner_name(run_params.get("runner"))
         kedro_info["env"] = run_params.get("env") or self._env
         kedro_info["status"] = STATUS_RUNNING
-        tracker.set("kedro", to_plain(kedro_info))
-        tracker.set("params", to_plain(_parameters(catalog)))
         try:
+            tracker.set("kedro", to_plain(kedro_info))
+            tracker.set("params", to_plain(_parameters(catalog)))
             activate(tracker)
             tracker.share_with_workers()
-        except AimRunError:
+        except Exception:
+            deactivate(tracker)
             tracker.close(STATUS_FAILED)
             raise
         self._tracker = tracker
@@ -246,15 +252,17 @@ class AimHook:
 
     def _close(self, status: str) -> None:
         set_unavailable(None)
-        tracker, self._tracker = self._tracker, None
-        if tracker is None:
-            return
-        atexit.unregister(self._close_at_exit)
+        # SIGTERM stops being an interruption first: raised from here on, it
+        # would leave the run unclosed.
         if self._sigterm_installed and (
             threading.current_thread() is threading.main_thread()
         ):
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             self._sigterm_installed = False
+        tracker, self._tracker = self._tracker, None
+        if tracker is None:
+            return
+        atexit.unregister(self._close_at_exit)
         deactivate(tracker)
         tracker.close(status)
         logger.info("%s", tracker.summary())

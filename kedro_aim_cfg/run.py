@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from kedro_aim_cfg.artifacts import TrackedItem
 from kedro_aim_cfg.exceptions import AimRunError
@@ -38,6 +38,9 @@ STATUS_RUNNING = "running"
 
 PROGRESS_EVERY = 500
 """Every so many tracked objects, a run logs how many it has tracked."""
+
+CREATE_TIMEOUT = 120
+"""Seconds to wait for another process that creates the same repository."""
 
 RUN_HASH_ENV = "KEDRO_AIM_RUN_HASH"
 """Environment variable naming an existing run for ``kedro run`` to add to."""
@@ -101,11 +104,18 @@ def _ensure_local_repository(path: str) -> None:
     # creating the repository, and a process opening it then fails.
     digest = hashlib.sha1(str(root.resolve()).encode(), usedforsecurity=False)
     lock = Path(tempfile.gettempdir()) / f"kedro-aim-cfg-{digest.hexdigest()}.lock"
-    with FileLock(str(lock)):
-        if not Repo.exists(path):
-            Repo.from_path(path, init=True)
-        # Whoever waits on this lock finds the repository once it gets it.
-        lock.unlink(missing_ok=True)
+    try:
+        with FileLock(str(lock), timeout=CREATE_TIMEOUT):
+            if not Repo.exists(path):
+                Repo.from_path(path, init=True)
+            # Whoever waits on this lock finds the repository once it gets it.
+            lock.unlink(missing_ok=True)
+    except Timeout as exc:
+        raise AimRunError(
+            f"Another process has been creating the Aim repository '{path}' for "
+            f"{CREATE_TIMEOUT} s and still holds {lock}. If no such process runs, "
+            "remove that file and run again."
+        ) from exc
 
 
 class AimRunTracker:
@@ -132,6 +142,7 @@ class AimRunTracker:
     ) -> None:
         self._run: Any = run
         self._close_timeout = close_timeout
+        self._close_timed_out = False
         self.pid = os.getpid()
         self.raise_errors = raise_errors
         self._lock = threading.Lock()
@@ -211,7 +222,8 @@ class AimRunTracker:
             run,
             repository=repository,
             raise_errors=settings.tracking_errors == "raise",
-            close_timeout=settings.close_timeout,
+            # Only a remote close waits on something that may never answer.
+            close_timeout=settings.close_timeout if settings.is_remote else None,
         )
         if run_hash:
             tracker.continue_run()
@@ -358,6 +370,7 @@ class AimRunTracker:
         closer.join(self._close_timeout)
         if not closer.is_alive():
             return
+        self._close_timed_out = True
         logger.warning(
             "Aim did not close run %s within %s s; what it had not sent to %s "
             "yet is not tracked. The data of the pipeline is saved.",
@@ -374,6 +387,12 @@ class AimRunTracker:
             f"Aim run {self.hash} (experiment '{self.experiment}', {self.status}) "
             f"in {self.repository}: tracked {tracked or 'nothing'}."
         ]
+        if self._close_timed_out:
+            lines.append(
+                f"The run did not close within {self._close_timeout} s: the counts "
+                f"are what was handed to Aim, and what Aim had not sent to "
+                f"{self.repository} by then is lost."
+            )
         if self.failures:
             lines.append(f"{len(self.failures)} save(s) were saved but not tracked:")
             lines.extend(

@@ -112,6 +112,13 @@ def spool_writer() -> SpoolWriter | None:
         return _writer
 
 
+def _record_name(record: Mapping[str, Any]) -> str:
+    """Name what a spooled record tracks, for the run's list of failures."""
+    if record.get("kind") == "items" and record.get("items"):
+        return str(record["items"][0].name)
+    return str(record.get("name") or record.get("entry") or "<unreadable record>")
+
+
 class SpoolReader:
     """Track what workers spooled into the owning process's run.
 
@@ -164,14 +171,21 @@ class SpoolReader:
         with self._drain_lock:
             paths = sorted(self.folder.glob(f"*{_SUFFIX}"))
             for path in paths:
+                record: dict[str, Any] = {}
                 try:
-                    self._apply(pickle.loads(path.read_bytes()))
+                    record = pickle.loads(path.read_bytes())
+                    self._apply(record)
                 except Exception as exc:
                     logger.warning(
                         "A value tracked in a worker process could not be "
                         "tracked into run %s: %s",
                         self._tracker.hash,
                         exc,
+                    )
+                    self._tracker.record_failure(
+                        _record_name(record),
+                        str(record.get("type", "value")),
+                        f"tracked in a worker process, then: {exc}",
                     )
                 path.unlink()
             return len(paths)

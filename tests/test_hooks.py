@@ -58,6 +58,7 @@ class TestRunRecord:
                     "model": {"depth": 4, "layers": [8, 4], "rate": 0.5},
                     "when": datetime.date(2024, 1, 2),
                     "nothing": None,
+                    "huge": 10**30,
                 }
             ),
             template,
@@ -122,6 +123,7 @@ class TestRunRecord:
             "model": {"depth": 4, "layers": [8, 4], "rate": 0.5},
             "when": "2024-01-02",
             "nothing": None,
+            "huge": str(10**30),
         }
         kedro_info = run["kedro"]
         assert kedro_info["env"] == "local"
@@ -422,6 +424,10 @@ class TestToPlain:
             (None, None),
             ("text", "text"),
             (np.array([1, 2]), "[1 2]"),
+            (2**63 - 1, 2**63 - 1),
+            (2**63, str(2**63)),
+            (-(2**64), str(-(2**64))),
+            (True, True),
         ],
         ids=[
             "float32",
@@ -439,6 +445,10 @@ class TestToPlain:
             "None",
             "str",
             "array",
+            "largest int",
+            "int beyond 64 bits",
+            "negative int beyond 64 bits",
+            "bool",
         ],
     )
     def test_converted(self, value: Any, expected: Any) -> None:

@@ -400,3 +400,4 @@ class TestServerGoneMidRun:
         assert doomed_server.address in output
         assert "Aim did not close run " in output
         assert "within 3.0 s; what it had not sent to" in output
+        assert "The run did not close within 3.0 s: the counts are what" in output

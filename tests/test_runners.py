@@ -188,7 +188,6 @@ class TestInProcessRunners:
         check_output("".join(capfd.readouterr()))
         assert active_tracker() is None
 
-
     def test_forkserver_workers_follow_each_new_run(
         self,
         project: KedroProject,
