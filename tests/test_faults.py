@@ -467,3 +467,16 @@ class TestConcurrentRuns:
             assert run["active"] is False
             assert run["kedro"]["tracked"] == {"metric": 2, "text": 1}
             assert any(run["hash"] in output for _, output in results)
+            sequences = sequences_by_name(run)
+            assert sorted(sequences) == [
+                ("metric", "accuracy"),
+                ("metric", "never"),
+                ("text", "report"),
+            ]
+            (accuracy,) = sequences[("metric", "accuracy")]
+            assert accuracy["context"] == {"subset": "test"}
+            assert (accuracy["steps"], accuracy["values"]) == ([0], [0.375])
+            (never,) = sequences[("metric", "never")]
+            assert (never["steps"], never["values"]) == ([0], [0.375])
+            (report,) = sequences[("text", "report")]
+            assert (report["steps"], report["values"]) == ([0], ["report for seed 3"])
