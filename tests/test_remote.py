@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 from test_end_to_end import CATALOG, PIPELINE, TRACKED, check_files, expected_sequences
 
-from conftest import KedroProject, read_many
+from conftest import KedroProject, read_many, sequences_by_name
 from kedro_aim_cfg import AimRunError
 from kedro_aim_cfg.run import _ensure_local_repository
 
@@ -191,6 +192,64 @@ class TestServer:
         assert run["kedro"]["status"] == "finished"
         assert run["kedro"]["tracked"] == TRACKED
         assert run["kedro"]["not_tracked"] == []
+
+
+CURVE_NODE = """
+
+def curve(value, aim_run):
+    for epoch in range(5):
+        aim_run.track(value + epoch, name="curve", context={"subset": "train"})
+    return value
+"""
+
+
+class TestServerRunners:
+    def test_threads_then_processes_add_to_one_run(
+        self, make_project, server: AimServer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        project = make_project("remote_runners")
+        nodes = project.src / "nodes.py"
+        nodes.write_text(nodes.read_text() + CURVE_NODE)
+        project.write_catalog(METRIC_CATALOG)
+        project.write_pipeline(
+            [*METRIC_PIPELINE, ("curve", ["accuracy", "aim_run"], "curved")]
+        )
+        project.write_aim(
+            "repository: " + server.address + "\n"
+            "run_hash: ${runtime_params:aim_run_hash,null}\n"
+        )
+
+        code, threads = run_kedro(project, "run", "--runner", "ThreadRunner")
+        assert code == 0, threads
+        (run_hash,) = re.findall(r"Tracking into Aim run ([0-9a-f]{24})", threads)
+        monkeypatch.setenv("KEDRO_MP_CONTEXT", "spawn")
+        code, processes = run_kedro(
+            project,
+            "run",
+            "--runner",
+            "ParallelRunner",
+            "--params",
+            f"aim_run_hash={run_hash}",
+        )
+        assert code == 0, processes
+
+        (server_runs,) = read_many(server.repository)
+        (run,) = [r for r in server_runs if r["experiment"] == project.package]
+        assert run["hash"] == run_hash
+        assert f"Tracking into Aim run {run_hash}" in processes
+        assert run["active"] is False
+        assert run["kedro"]["status"] == "finished"
+        assert run["kedro"]["runner"] == "ParallelRunner"
+        sequences = sequences_by_name(run)
+        (accuracy,) = sequences[("metric", "accuracy")]
+        assert (accuracy["steps"], accuracy["values"]) == ([0, 1], [0.375, 0.375])
+        (report,) = sequences[("text", "report")]
+        assert report["steps"] == [0, 1]
+        (curve,) = sequences[("metric", "curve")]
+        assert curve["context"] == {"subset": "train"}
+        assert curve["steps"] == list(range(10))
+        assert curve["values"] == pytest.approx(2 * [0.375 + e for e in range(5)])
+        assert run["kedro"]["tracked"] == {"metric": 12, "text": 2}
 
 
 METRIC_CATALOG = {
