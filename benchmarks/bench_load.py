@@ -167,9 +167,7 @@ def register_pipelines():
     }}
 '''
 
-# Kedro's default logging (its rich handler), plus one line: with `enabled:
-# false`, kedro-aim-cfg warns once per tracked dataset that no run is active,
-# which would make the baseline log 800 warnings the candidate does not.
+# Kedro's default logging (its rich handler), the same on both sides.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -178,7 +176,6 @@ LOGGING = {
     },
     "loggers": {
         "kedro": {"level": "INFO"},
-        "kedro_aim_cfg.dataset": {"level": "ERROR"},
     },
     "root": {"handlers": ["rich"]},
 }
