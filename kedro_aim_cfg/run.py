@@ -234,8 +234,8 @@ class AimRunTracker:
         with self._lock:
             self._open_run()[key] = value
 
-    def next_step(self, name: str, context: Mapping[str, Any]) -> int:
-        """Return the next step of a sequence, starting at 0."""
+    def _next_step(self, name: str, context: Mapping[str, Any]) -> int:
+        """Return the next step of a sequence, starting at 0; hold the lock."""
         key = _context_key(name, context)
         step = self._steps.get(key, -1) + 1
         self._steps[key] = step
@@ -246,7 +246,7 @@ class AimRunTracker:
         with self._lock:
             run = self._open_run()
             for item in items:
-                step = self.next_step(item.name, item.context)
+                step = self._next_step(item.name, item.context)
                 run.track(item.value, name=item.name, step=step, context=item.context)
             self._count(artifact_type, len(items))
 
@@ -283,7 +283,7 @@ class AimRunTracker:
         with self._lock:
             run = self._open_run()
             if step is None:
-                step = self.next_step(name, context)
+                step = self._next_step(name, context)
             else:
                 key = _context_key(name, context)
                 self._steps[key] = max(step, self._steps.get(key, -1))
