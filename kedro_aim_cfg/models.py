@@ -388,7 +388,12 @@ def _describe_error(
     if kind == "union_tag_not_found":
         return ("type",), f"is missing; set it to one of: {choices}"
     if kind == "union_tag_invalid":
-        tag = error.get("ctx", {}).get("tag", error.get("input"))
+        raw = error.get("input")
+        tag = raw.get("type") if isinstance(raw, Mapping) else None
+        if isinstance(tag, list | dict):
+            got = _a(type(tag).__name__)
+            message = f"must be one artifact type, got {got}; allowed: {choices}"
+            return ("type",), message
         return ("type",), f"'{tag}' is not an artifact type; allowed: {choices}"
     if kind == "model_attributes_type" and not loc:
         got = type(error["input"]).__name__
@@ -434,7 +439,11 @@ def validation_problems(
     for error in exc.errors():
         loc = tuple(error["loc"])
         target = model
-        if block_type in BLOCK_MODELS and loc and loc[0] == block_type:
+        if (
+            isinstance(block_type, str)
+            and block_type in BLOCK_MODELS
+            and loc[:1] == (block_type,)
+        ):
             # A discriminated union puts the tag first; the user never wrote it.
             loc = loc[1:]
             target = BLOCK_MODELS[block_type]

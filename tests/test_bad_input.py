@@ -37,6 +37,8 @@ BLOCK_CASES = [
     ("{type: figur}", "aim.type", f"'figur' is not an artifact type; allowed: {TYPES}"),
     ("{type: 3}", "aim.type", f"'3' is not an artifact type; allowed: {TYPES}"),
     ("{type: null}", "aim.type", f"is not an artifact type; allowed: {TYPES}"),
+    ("{type: [metric]}", "aim.type", f"artifact type, got a list; allowed: {TYPES}"),
+    ("{type: {a: 1}}", "aim.type", f"artifact type, got a dict; allowed: {TYPES}"),
     ("[metric]", "aim", f"{MAPPING} list"),
     ("metric", "aim", f"{MAPPING} str"),
     ("5", "aim", MAPPING),

@@ -41,6 +41,14 @@ INVALID_BLOCKS: dict[str, tuple[Any, str]] = {
         rf"aim\.type: is missing; set it to one of: {TYPES}",
     ),
     "empty block": ({}, r"aim\.type: is missing; set it to one of: image, "),
+    "type a list": (
+        {"type": ["metric"]},
+        rf"aim\.type: must be one artifact type, got a list; allowed: {TYPES}$",
+    ),
+    "type a mapping": (
+        {"type": {"a": 1}},
+        rf"aim\.type: must be one artifact type, got a dict; allowed: {TYPES}$",
+    ),
     "block is a list": (
         ["image"],
         r"aim: must be a mapping of keys \(type, name, \.\.\.\), got a list",
