@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import posixpath
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import yaml
 from kedro.config import MissingConfigException, OmegaConfigLoader
 from kedro.io import CatalogConfigResolver
@@ -24,6 +26,8 @@ AIM_PATTERNS = ["aim*", "aim*/**"]
 _PLACEHOLDER = re.compile(r"\{.*?\}")
 _MOVED_TO_WRAPPER = ("versioned", "validator")
 TRANSCODING_SEPARATOR = "@"
+_CONFIG_SUFFIXES = {".yml", ".yaml", ".json"}
+_LOCAL_FS = fsspec.filesystem("file")
 
 
 class AimConfigLoader(OmegaConfigLoader):
@@ -111,28 +115,31 @@ class AimConfigLoader(OmegaConfigLoader):
         Raises:
             AimConfigError: With every problem of the file.
         """
-        root = Path(str(self.conf_source))
-        envs = dict.fromkeys(
-            e for e in (self.base_env, self.env or self.default_run_env) if e
-        )
-        source = ", ".join(
-            _display_path(path)
-            for env in envs
-            for path in _matching_files(root / env, self.config_patterns[AIM_KEY])
-        )
+        files = self._config_files(AIM_KEY)
+        source = ", ".join(_display_path(path) for path in files) or "aim.yml"
         try:
             raw = self[AIM_KEY]
         except MissingConfigException:
             raw = {}
         except OmegaConfBaseException as exc:
             problem = ConfigProblem(
-                source or "aim.yml",
-                "",
-                "<root>",
-                f"must be a mapping of settings: {exc}",
+                source, "", "<root>", f"must be a mapping of settings: {exc}"
             )
             raise AimConfigError([problem], what="aim.yml") from exc
-        return parse_settings(raw, source=source or "aim.yml")
+        try:
+            return parse_settings(raw, source=source)
+        except AimConfigError as exc:
+            problems = [
+                ConfigProblem(
+                    ", ".join(_files_holding(files, problem.path.split(".")[0]))
+                    or source,
+                    problem.entry,
+                    problem.path,
+                    problem.message,
+                )
+                for problem in exc.problems
+            ]
+            raise AimConfigError(problems, what="aim.yml") from exc
 
     def files_defining(self, entry: str) -> list[str]:
         """Return the catalog files of the base and run environments that define
@@ -144,19 +151,42 @@ class AimConfigLoader(OmegaConfigLoader):
         Returns:
             The files, base environment first; empty for a remote configuration.
         """
-        root = Path(str(self.conf_source))
+        return _files_holding(self._config_files("catalog"), entry)
+
+    def _config_files(self, key: str) -> list[Path]:
+        """Return the files Kedro reads for ``key``, base environment first.
+
+        Files are matched as ``OmegaConfigLoader`` matches them: the fsspec glob
+        of each pattern under each environment folder, without hidden files and
+        folders unless ``ignore_hidden`` is off. A remote or archived
+        configuration gives no files.
+        """
+        root = Path(str(self.conf_source)).absolute()
         if not root.is_dir():
             return []
-        envs = [self.base_env, self.env or self.default_run_env]
-        found: list[str] = []
-        for env in dict.fromkeys(e for e in envs if e):
-            for path in _matching_files(root / env, self.config_patterns["catalog"]):
-                if self.ignore_hidden and any(
-                    part.startswith(".") for part in path.relative_to(root).parts
-                ):
-                    continue
-                if entry in _top_level_keys(path):
-                    found.append(_display_path(path))
+        envs = dict.fromkeys(
+            e for e in (self.base_env, self.env or self.default_run_env) if e
+        )
+        found: list[Path] = []
+        for env in envs:
+            folder = (root / env).as_posix()
+            paths = {
+                Path(path)
+                for pattern in self.config_patterns.get(key, [])
+                for path in _LOCAL_FS.glob(posixpath.join(folder, pattern))
+            }
+            found.extend(
+                path
+                for path in sorted(paths)
+                if path.is_file()
+                and path.suffix in _CONFIG_SUFFIXES
+                and not (
+                    self.ignore_hidden
+                    and any(
+                        part.startswith(".") for part in path.relative_to(root).parts
+                    )
+                )
+            )
         return found
 
 
@@ -168,9 +198,9 @@ def _what(problems: list[ConfigProblem]) -> str:
     return "the catalog" if in_settings == {False} else "the project"
 
 
-def _matching_files(folder: Path, patterns: Iterable[str]) -> list[Path]:
-    paths = {path for pattern in patterns for path in folder.glob(pattern)}
-    return sorted(p for p in paths if p.is_file() and p.suffix in {".yml", ".yaml"})
+def _files_holding(files: Iterable[Path], key: str) -> list[str]:
+    """Name the files whose top level holds ``key``, for error messages."""
+    return [_display_path(path) for path in files if key in _top_level_keys(path)]
 
 
 def _top_level_keys(path: Path) -> set[str]:

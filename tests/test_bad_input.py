@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -255,6 +256,18 @@ def _problem(file: str, entry: str, path: str, part: str) -> str:
     return re.escape(f"{file}: {where}{path}: ") + ".*" + re.escape(part)
 
 
+def _sources(project: KedroProject, error: AimConfigError) -> list[str]:
+    """The source of each problem, with its files relative to the project."""
+    root = project.path.resolve()
+    return [
+        ", ".join(
+            Path(file).resolve().relative_to(root).as_posix()
+            for file in problem.source.split(", ")
+        )
+        for problem in error.problems
+    ]
+
+
 def _assert_nothing_created(project: KedroProject) -> None:
     assert not (project.path / ".aim").exists()
     assert not (project.path / "data").exists()
@@ -449,6 +462,35 @@ class TestBadBlocks:
         # Both files define the entry, and both are named.
         assert error.problems[0].source.count("catalog.yml") == 2
 
+    def test_a_problem_in_a_catalog_subfolder_names_its_file(self, make_project):
+        project = _bad_entry_project(make_project, "{type: metric}")
+        project.write_catalog("{}\n")
+        bad = """
+            good:
+              type: json.JSONDataset
+              filepath: data/good.json
+              aim: {type: metric}
+            bad:
+              type: json.JSONDataset
+              filepath: data/bad.json
+              aim: {type: metric, step: 1}
+            """
+        project.write_conf("catalog/models.yml", bad)
+        # Kedro reads no hidden folder, so neither is it named.
+        project.write_conf(".drafts/catalog.yml", bad, env="local")
+        error = _run_fails(
+            project,
+            [
+                _problem(
+                    "conf/base/catalog/models.yml",
+                    "bad",
+                    "aim.step",
+                    f"unknown key; {BLOCK_KEYS}",
+                )
+            ],
+        )
+        assert _sources(project, error) == ["conf/base/catalog/models.yml"]
+
 
 class TestBadSettings:
     @pytest.mark.parametrize(
@@ -479,6 +521,41 @@ class TestBadSettings:
                 _problem(AIM_FILE, "", "colour", f"unknown key; {SETTINGS_KEYS}"),
             ],
         )
+
+    def test_a_problem_in_an_aim_subfolder_names_its_file(self, make_project):
+        project = _bad_entry_project(make_project, "{type: metric}")
+        project.write_aim("experiment: nightly\n")
+        project.write_conf("aim/extra.yml", "run_name: first\ncolour: red\n")
+        error = _run_fails(
+            project,
+            [
+                _problem(
+                    "conf/base/aim/extra.yml",
+                    "",
+                    "colour",
+                    f"unknown key; {SETTINGS_KEYS}",
+                )
+            ],
+        )
+        assert _sources(project, error) == ["conf/base/aim/extra.yml"]
+
+    def test_each_problem_names_the_files_holding_its_key(self, make_project):
+        project = _bad_entry_project(make_project, "{type: metric}")
+        project.write_aim("experimnet: nightly\ntags: [a]\n")
+        project.write_aim("tags: x\n", env="local")
+        error = _run_fails(
+            project,
+            [
+                _problem(AIM_FILE, "", "experimnet", f"unknown key; {SETTINGS_KEYS}"),
+                _problem("conf/local/aim.yml", "", "tags", "valid list"),
+            ],
+        )
+        assert sorted(
+            zip((p.path for p in error.problems), _sources(project, error), strict=True)
+        ) == [
+            ("experimnet", AIM_FILE),
+            ("tags", "conf/base/aim.yml, conf/local/aim.yml"),
+        ]
 
     def test_with_bad_blocks_too_the_run_reports_both(self, make_project):
         project = _bad_entry_project(make_project, "{type: metrc}")

@@ -475,3 +475,64 @@ class TestRunInput:
             AimConfigError, match=r"entry 'aim_run', .*this name is the run input"
         ):
             conf.aim()["catalog"]
+
+
+class TestErrorSources:
+    """Problems name the files Kedro read them from, and only those."""
+
+    @pytest.mark.parametrize(
+        ("ignore_hidden", "expected"),
+        [
+            (True, ["base/catalog/models.yml"]),
+            (False, ["base/catalog/models.yml", "local/.drafts/catalog.yml"]),
+        ],
+    )
+    def test_catalog_files_in_subfolders(
+        self, conf: Conf, ignore_hidden: bool, expected: list[str]
+    ) -> None:
+        conf.write("catalog/models.yml", {"scores": metric_entry(step=1)})
+        conf.write("catalog/other.yml", {"other": metric_entry()})
+        conf.write(".drafts/catalog.yml", {"scores": metric_entry(step=2)}, "local")
+
+        with pytest.raises(AimConfigError, match=r"aim\.step: unknown key") as info:
+            conf.aim(ignore_hidden=ignore_hidden)["catalog"]
+
+        (problem,) = info.value.problems
+        assert problem.source == ", ".join(str(conf.root / f) for f in expected)
+
+    def test_json_catalog_file(self, conf: Conf) -> None:
+        conf.write("catalog.json", '{"scores": {"type": "x", "aim": {"type": "v"}}}')
+
+        with pytest.raises(AimConfigError) as info:
+            conf.aim()["catalog"]
+
+        assert info.value.problems[0].source == str(conf.root / "base/catalog.json")
+
+    def test_aim_problems_name_the_files_holding_their_key(self, conf: Conf) -> None:
+        conf.write("aim.yml", {"experiment": "x", "tags": "a"})
+        conf.write("aim/extra.yml", {"colour": "red"})
+        conf.write("aim.yml", {"run_name": 5, "tags": "b"}, env="local")
+        files = ("base/aim.yml", "base/aim/extra.yml", "local/aim.yml")
+        base, extra, local = (str(conf.root / file) for file in files)
+
+        with pytest.raises(AimConfigError, match=r"\(3 problems\)") as info:
+            conf.aim().aim_settings()
+
+        assert sorted((p.path, p.source) for p in info.value.problems) == [
+            ("colour", extra),
+            ("run_name", local),
+            ("tags", f"{base}, {local}"),
+        ]
+
+    def test_aim_root_problem_names_every_file(self, conf: Conf) -> None:
+        conf.write("aim.yml", {"experiment": "x"})
+        conf.write("aim.yml", "[a, b]\n", env="local")
+
+        with pytest.raises(AimConfigError) as info:
+            conf.aim().aim_settings()
+
+        (problem,) = info.value.problems
+        assert problem.path == "<root>"
+        assert problem.source == (
+            f"{conf.root / 'base/aim.yml'}, {conf.root / 'local/aim.yml'}"
+        )
