@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import posixpath
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from string import Formatter
 from typing import Any
 
 import fsspec
@@ -24,6 +25,7 @@ logger = logging.getLogger(__name__)
 AIM_KEY = "aim"
 AIM_PATTERNS = ["aim*", "aim*/**"]
 _PLACEHOLDER = re.compile(r"\{.*?\}")
+_FIELD = re.compile(r"\{[^{}]*\}")
 _MOVED_TO_WRAPPER = ("versioned", "validator")
 TRANSCODING_SEPARATOR = "@"
 _CONFIG_SUFFIXES = {".yml", ".yaml", ".json"}
@@ -218,22 +220,110 @@ def _display_path(path: Path) -> str:
         return str(path)
 
 
-def _unknown_placeholders(pattern: str, block: Any) -> set[str]:
-    allowed = set(_PLACEHOLDER.findall(pattern))
-    found: set[str] = set()
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Yield every string of a block with its key path, as Kedro walks it."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, f"{path}.{key}")
+    elif type(value) in (list, tuple):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{path}.{index}")
+    elif isinstance(value, str):
+        yield path, value
 
-    def visit(value: Any) -> None:
-        if isinstance(value, dict):
-            for item in value.values():
-                visit(item)
-        elif isinstance(value, list | tuple):
-            for item in value:
-                visit(item)
-        elif isinstance(value, str):
-            found.update(_PLACEHOLDER.findall(value))
 
-    visit(block)
-    return found - allowed
+def _fields(value: str) -> set[str]:
+    """Return the replacement fields of a format string, braces included.
+
+    Raises:
+        ValueError: When ``value`` has an unmatched brace.
+    """
+    fields = set()
+    for _, name, spec, conversion in Formatter().parse(value):
+        if name is not None:
+            suffix = (f"!{conversion}" if conversion else "") + (
+                f":{spec}" if spec else ""
+            )
+            fields.add(f"{{{name}{suffix}}}")
+    return fields
+
+
+def _fits_pattern(value: str, placeholders: set[str]) -> bool:
+    """Whether Kedro can fill ``value`` in for a pattern with ``placeholders``."""
+    if "}" not in value:
+        return True
+    try:
+        fields = _fields(value)
+    except ValueError:
+        return False
+    return fields | set(_PLACEHOLDER.findall(value)) <= placeholders
+
+
+def _escaped(value: str, placeholders: set[str]) -> str:
+    """Double every brace of ``value`` that is not one of ``placeholders``."""
+    if placeholders:
+        alternatives = "|".join(map(re.escape, sorted(placeholders)))
+        pieces = re.split(f"({alternatives})", value)
+    else:
+        pieces = [value]
+    return "".join(
+        piece if piece in placeholders else piece.replace("{", "{{").replace("}", "}}")
+        for piece in pieces
+    )
+
+
+def _pattern_string_problem(pattern: str, value: str) -> str | None:
+    """Say why Kedro cannot fill ``value`` in for ``pattern``, if it cannot.
+
+    Kedro checks that every ``{...}`` of a string holding a ``}`` is one of the
+    pattern's placeholders, then fills the string in with ``str.format_map``;
+    strings without a ``}`` are left as written.
+    """
+    placeholders = set(_PLACEHOLDER.findall(pattern))
+    if _fits_pattern(value, placeholders):
+        return None
+    unknown = {
+        token
+        for token in _PLACEHOLDER.findall(value)
+        if _FIELD.fullmatch(token) and token not in placeholders
+    }
+    if unknown:
+        return (
+            f"placeholders {sorted(unknown)} are not in the pattern '{pattern}'; "
+            "use only the pattern's own placeholders"
+        )
+    literal = (
+        "Kedro reads every '{...}' in a factory pattern's entry as a "
+        "placeholder, so a literal '{' cannot be followed by a '}' there; define "
+        "the entry without a pattern (one entry per dataset name), or leave the "
+        "brace out"
+    )
+    try:
+        _fields(value)
+    except ValueError as exc:
+        escaped = _escaped(value, placeholders)
+        if _fits_pattern(escaped, placeholders):
+            return (
+                f"{value!r} has an unmatched brace ({exc}): Kedro fills in the "
+                "strings of a factory pattern's entry with str.format, where a "
+                f"literal brace is doubled; write {escaped!r}"
+            )
+        return f"{value!r} has an unmatched brace ({exc}); {literal}"
+    return f"{value!r}: {literal}"
+
+
+def _pattern_problems(entry: str, block: Any) -> list[ConfigProblem]:
+    """Find the strings of a pattern's block that Kedro cannot fill in."""
+    if not CatalogConfigResolver.is_pattern(entry):
+        return []
+    if isinstance(block, dict):
+        block = {k: v for k, v in block.items() if not str(k).startswith("_")}
+    problems = []
+    for path, value in _strings(block, AIM_KEY):
+        message = _pattern_string_problem(entry, value)
+        if message is not None:
+            problems.append(ConfigProblem("", entry, path, message))
+    return problems
 
 
 def default_name(entry: str, block: Any) -> str:
@@ -337,29 +427,14 @@ def rewrite_catalog(
             rewritten[entry] = rest
             continue
 
+        strings = _pattern_problems(entry, raw_block)
         try:
             block = parse_block(raw_block, entry=entry)
         except AimConfigError as exc:
-            problems.extend(exc.problems)
+            problems.extend([*exc.problems, *strings])
             continue
-
-        unknown = (
-            _unknown_placeholders(entry, raw_block)
-            if CatalogConfigResolver.is_pattern(entry)
-            else set()
-        )
-        if unknown:
-            problems.append(
-                ConfigProblem(
-                    "",
-                    entry,
-                    AIM_KEY,
-                    f"placeholders {sorted(unknown)} are not in the pattern "
-                    f"'{entry}'; use only the pattern's own placeholders (Kedro "
-                    "reads every {...} of a pattern's entry as a placeholder, so "
-                    "a literal brace cannot be written there)",
-                )
-            )
+        if strings:
+            problems.extend(strings)
             continue
 
         if not block.enabled:

@@ -396,10 +396,82 @@ class TestBadBlocks:
                 _problem(
                     CATALOG_FILE,
                     "{split}.roc",
-                    "aim",
+                    "aim.context.model",
                     "placeholders ['{model}'] are not in the pattern '{split}.roc'; "
                     "use only the pattern's own placeholders",
                 )
+            ],
+        )
+
+    @pytest.mark.parametrize(
+        ("block", "path", "part"),
+        [
+            (
+                '{type: text, name: "report }"}',
+                "aim.name",
+                "'report }' has an unmatched brace (Single '}' encountered in format "
+                "string): Kedro fills in the strings of a factory pattern's entry "
+                "with str.format, where a literal brace is doubled; write 'report }}'",
+            ),
+            (
+                '{type: text, context: {note: "{split} {"}}',
+                "aim.context.note",
+                "'{split} {' has an unmatched brace (Single '{' encountered in format "
+                "string): Kedro fills in the strings of a factory pattern's entry "
+                "with str.format, where a literal brace is doubled; write "
+                "'{split} {{'",
+            ),
+            (
+                '{type: text, name: "{{x}}"}',
+                "aim.name",
+                "'{{x}}': Kedro reads every '{...}' in a factory pattern's entry as a "
+                "placeholder, so a literal '{' cannot be followed by a '}' there; "
+                "define the entry without a pattern (one entry per dataset name), "
+                "or leave the brace out",
+            ),
+            (
+                '{type: text, context: {run: "{run}"}}',
+                "aim.context.run",
+                "placeholders ['{run}'] are not in the pattern '{split}.report'",
+            ),
+        ],
+        ids=["single }", "single {", "literal pair", "unknown placeholder"],
+    )
+    def test_a_pattern_string_kedro_cannot_fill_in(
+        self, make_project, block: str, path: str, part: str
+    ):
+        project = make_project()
+        project.write_catalog(
+            f"""
+            "{{split}}.report":
+              type: text.TextDataset
+              filepath: data/{{split}}_report.txt
+              aim: {block}
+            """
+        )
+        project.write_pipeline([("make_text", "params:seed", "train.report")])
+        _run_fails(project, [_problem(CATALOG_FILE, "{split}.report", path, part)])
+
+    def test_pattern_and_block_problems_together(self, make_project):
+        project = make_project()
+        project.write_catalog(
+            """
+            "{split}.report":
+              type: text.TextDataset
+              filepath: data/{split}_report.txt
+              aim: {type: text, name: "report }", step: 1}
+            """
+        )
+        project.write_pipeline([("make_text", "params:seed", "train.report")])
+        _run_fails(
+            project,
+            [
+                _problem(
+                    CATALOG_FILE, "{split}.report", "aim.step", "unknown key; allowed"
+                ),
+                _problem(
+                    CATALOG_FILE, "{split}.report", "aim.name", "write 'report }}'"
+                ),
             ],
         )
 
@@ -740,3 +812,24 @@ class TestAimCheck:
                 assert len([p for p in problems if re.search(problem, p)]) == 1
         assert not (project.path / ".aim").exists()
         assert not (project.path / "data").exists()
+
+    def test_a_brace_kedro_cannot_fill_in_fails_the_check(self, make_project):
+        project = make_project()
+        project.write_catalog(
+            """
+            "{split}.report":
+              type: text.TextDataset
+              filepath: data/{split}_report.txt
+              aim: {type: text, name: "report }"}
+            """
+        )
+        project.write_pipeline([("make_text", "params:seed", "train.report")])
+
+        result = project.kedro("aim", "check", check=False)
+
+        assert result.returncode == 1
+        assert "OK:" not in result.stdout
+        assert re.search(
+            _problem(CATALOG_FILE, "{split}.report", "aim.name", "write 'report }}'"),
+            result.stderr,
+        )

@@ -338,10 +338,34 @@ class TestFactoryPatterns:
 
         with pytest.raises(
             AimConfigError,
-            match=r"entry '\{split\}\.roc', aim: placeholders \['\{fold\}'\] are not "
-            r"in the pattern '\{split\}\.roc'",
+            match=r"entry '\{split\}\.roc', aim\.(context\.split|name): placeholders "
+            r"\['\{fold\}'\] are not in the pattern '\{split\}\.roc'",
         ):
             conf.aim()["catalog"]
+
+    def test_doubled_and_lone_braces_are_literal(self, conf: Conf) -> None:
+        conf.write(
+            "catalog.yml",
+            {
+                "{split}.report": {
+                    "type": "text.TextDataset",
+                    "filepath": "data/{split}.txt",
+                    "aim": {
+                        "type": "text",
+                        "name": "{split} }}",
+                        "context": {"open": "{split} {{", "as_written": "a {"},
+                    },
+                }
+            },
+        )
+
+        dataset = DataCatalog.from_config(conf.aim()["catalog"]).get("train.report")
+
+        assert dataset.tracked_name == "train }"
+        assert dataset._describe()["aim"]["context"] == {
+            "open": "train {",
+            "as_written": "a {",
+        }
 
     def test_braces_in_a_plain_entry_are_literal(self, conf: Conf) -> None:
         # Kedro resolves placeholders only in factory patterns.
