@@ -18,7 +18,13 @@ from omegaconf.errors import OmegaConfBaseException
 
 from kedro_aim_cfg.dataset import DATASET_TYPE, RUN_DATASET_TYPE
 from kedro_aim_cfg.exceptions import AimConfigError, ConfigProblem
-from kedro_aim_cfg.models import AimSettings, parse_block, parse_settings
+from kedro_aim_cfg.models import (
+    AimBlockModel,
+    AimSettings,
+    kind_of,
+    parse_block,
+    parse_settings,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -326,6 +332,30 @@ def _pattern_problems(entry: str, block: Any) -> list[ConfigProblem]:
     return problems
 
 
+def _dataset_type_problems(entry: str, config: dict[str, Any]) -> list[ConfigProblem]:
+    """Check that an entry with a block names the class of its own dataset.
+
+    Only its presence and shape are checked; Kedro loads the class.
+    """
+    example = "for example json.JSONDataset"
+    if "type" not in config:
+        message = (
+            "'type' is missing from the entry; set it to the class of the dataset "
+            f"that the aim: block tracks, {example}"
+        )
+    else:
+        dataset_type = config["type"]
+        if isinstance(dataset_type, type) or (
+            isinstance(dataset_type, str) and dataset_type.strip()
+        ):
+            return []
+        got = kind_of(dataset_type)
+        if isinstance(dataset_type, str):
+            got = "an empty string" if not dataset_type else "a blank string"
+        message = f"must be the class path of a dataset, {example}; got {got}"
+    return [ConfigProblem("", entry, "type", message)]
+
+
 def default_name(entry: str, block: Any) -> str:
     """The block's name, or the entry's name without a transcoding suffix."""
     return str(block.name or entry.split(TRANSCODING_SEPARATOR, maxsplit=1)[0])
@@ -427,14 +457,19 @@ def rewrite_catalog(
             rewritten[entry] = rest
             continue
 
-        strings = _pattern_problems(entry, raw_block)
+        block: AimBlockModel | None = None
+        block_problems: tuple[ConfigProblem, ...] = ()
         try:
             block = parse_block(raw_block, entry=entry)
         except AimConfigError as exc:
-            problems.extend([*exc.problems, *strings])
-            continue
-        if strings:
-            problems.extend(strings)
+            block_problems = exc.problems
+        found = [
+            *_dataset_type_problems(entry, rest),
+            *block_problems,
+            *_pattern_problems(entry, raw_block),
+        ]
+        if found or block is None:
+            problems.extend(found)
             continue
 
         if not block.enabled:

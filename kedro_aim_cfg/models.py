@@ -48,6 +48,26 @@ def _a(noun: str) -> str:
     return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
 
 
+_KINDS: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    (bool, "a boolean"),
+    (int, "an integer"),
+    (float, "a number"),
+    (str, "a string"),
+    (Mapping, "a mapping"),
+    ((list, tuple), "a list"),
+)
+
+
+def kind_of(value: Any) -> str:
+    """Name the YAML kind of ``value``, such as ``a list`` or ``null``."""
+    if value is None:
+        return "null"
+    for types, kind in _KINDS:
+        if isinstance(value, types):
+            return kind
+    return _a(type(value).__name__)
+
+
 def _plain_scalar(value: Any) -> Any:
     """Reject anything but a plain scalar with one error, not one per type."""
     if not isinstance(value, str | int | float | bool):

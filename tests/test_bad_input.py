@@ -28,6 +28,7 @@ IMAGE_FORMATS = "'png', 'jpeg', 'gif', 'bmp', 'tiff' or 'webp'"
 MAPPING = "must be a mapping of keys (type, name, ...), got a"
 REPOSITORY = "is not a repository address; use a local folder or aim://HOST:PORT"
 CATALOG_FILE = "conf/base/catalog.yml"
+DATASET_CLASS = "must be the class path of a dataset, for example json.JSONDataset"
 AIM_FILE = "conf/base/aim.yml"
 
 # The block of entry 'bad', and the key path of its one problem with the part
@@ -376,6 +377,39 @@ class TestBadBlocks:
                     "aim.type",
                     f"'metrc' is not an artifact type; allowed: {TYPES}",
                 ),
+            ],
+        )
+
+    @pytest.mark.parametrize(
+        ("dataset_type", "part"),
+        [
+            ("", "'type' is missing from the entry; set it to the class of the"),
+            ("type: [json.JSONDataset]", f"{DATASET_CLASS}; got a list"),
+            ("type: {a: 1}", f"{DATASET_CLASS}; got a mapping"),
+            ("type: 5", f"{DATASET_CLASS}; got an integer"),
+            ("type: null", f"{DATASET_CLASS}; got null"),
+            ("type: ''", f"{DATASET_CLASS}; got an empty string"),
+        ],
+        ids=["missing", "list", "mapping", "integer", "null", "empty"],
+    )
+    def test_the_wrapped_dataset_needs_a_type(
+        self, make_project, dataset_type: str, part: str
+    ):
+        project = make_project()
+        project.write_catalog(
+            f"""
+            bad:
+              {dataset_type}
+              filepath: data/bad.json
+              aim: {{type: metric, step: 1}}
+            """
+        )
+        project.write_pipeline([("make_metric", "params:seed", "bad")])
+        _run_fails(
+            project,
+            [
+                _problem(CATALOG_FILE, "bad", "type", part),
+                _problem(CATALOG_FILE, "bad", "aim.step", "unknown key"),
             ],
         )
 

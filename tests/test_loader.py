@@ -560,3 +560,25 @@ class TestErrorSources:
         assert problem.source == (
             f"{conf.root / 'base/aim.yml'}, {conf.root / 'local/aim.yml'}"
         )
+
+
+class TestWrappedDatasetType:
+    def test_a_class_object_is_accepted(self) -> None:
+        from kedro_datasets.json import JSONDataset
+
+        catalog = {"accuracy": {**metric_entry(), "type": JSONDataset}}
+
+        wrapper = rewrite_catalog(catalog)["accuracy"]
+
+        assert wrapper["type"] == DATASET_TYPE
+        assert wrapper["dataset"]["type"] is JSONDataset
+
+    @pytest.mark.parametrize("dataset_type", ["  ", ["json.JSONDataset"], 1.5, True])
+    def test_a_blank_or_non_string_type_is_a_problem(self, dataset_type: Any) -> None:
+        catalog = {"accuracy": {**metric_entry(), "type": dataset_type}}
+
+        with pytest.raises(
+            AimConfigError,
+            match=r"entry 'accuracy', type: must be the class path of a dataset",
+        ):
+            rewrite_catalog(catalog)
