@@ -84,10 +84,19 @@ ContextValue = Annotated[
 _REMOTE_REPOSITORY = re.compile(r"^aim://(?P<host>[A-Za-z0-9.\-]+):(?P<port>\d{1,5})$")
 
 
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty or blank; leave it out to use the entry")
-    return value
+def _not_blank(default: str) -> AfterValidator:
+    """Reject an empty or blank string; ``default`` says what leaving it out does."""
+
+    def check(value: str) -> str:
+        if not value.strip():
+            raise ValueError(f"must not be empty or blank; leave it out to {default}")
+        return value
+
+    return AfterValidator(check)
+
+
+_NOT_BLANK_SCHEMA: dict[str, Any] = {"pattern": r"\S"}
+"""JSON schema of a string that is not blank: one non-space character."""
 
 
 def _catalog_name(value: str) -> str:
@@ -160,8 +169,9 @@ class AimBlockModel(_Strict):
 
     type: str
     save_args: BaseModel = Field(default_factory=NoSaveArgs)
-    name: Annotated[str, AfterValidator(_not_blank)] | None = Field(
+    name: Annotated[str, _not_blank("use the entry's name")] | None = Field(
         default=None,
+        json_schema_extra=_NOT_BLANK_SCHEMA,
         description="Name of the Aim sequence; defaults to the catalog entry's name.",
     )
     context: dict[str, ContextValue] = Field(
@@ -269,18 +279,22 @@ class AimSettings(_Strict):
     enabled: StrictBool = Field(
         default=True, description="Turn all tracking of the project on or off."
     )
-    repository: str = Field(
+    repository: Annotated[str, _not_blank("use .aim in the project")] = Field(
         default=".aim",
-        min_length=1,
+        json_schema_extra=_NOT_BLANK_SCHEMA,
         description="Aim repository: a folder (relative to the project root) or "
         "aim://host:port of an Aim tracking server.",
     )
-    experiment: str | None = Field(
+    experiment: Annotated[str, _not_blank("use the package name")] | None = Field(
         default=None,
-        min_length=1,
+        json_schema_extra=_NOT_BLANK_SCHEMA,
         description="Aim experiment; defaults to the project's package name.",
     )
-    run_name: str | None = Field(default=None, description="Name of the Aim run.")
+    run_name: Annotated[str, _not_blank("let Aim name the run")] | None = Field(
+        default=None,
+        json_schema_extra=_NOT_BLANK_SCHEMA,
+        description="Name of the Aim run.",
+    )
     description: str | None = Field(
         default=None, description="Description of the Aim run."
     )

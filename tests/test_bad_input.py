@@ -27,6 +27,7 @@ SCALAR = "must be a plain scalar (str, int, float or bool), got a"
 IMAGE_FORMATS = "'png', 'jpeg', 'gif', 'bmp', 'tiff' or 'webp'"
 MAPPING = "must be a mapping of keys (type, name, ...), got a"
 REPOSITORY = "is not a repository address; use a local folder or aim://HOST:PORT"
+BLANK = "must not be empty or blank; leave it out to"
 CATALOG_FILE = "conf/base/catalog.yml"
 DATASET_CLASS = "must be the class path of a dataset, for example json.JSONDataset"
 AIM_FILE = "conf/base/aim.yml"
@@ -170,7 +171,8 @@ SETTINGS_CASES = [
         "repository",
         f"'http://localhost:43800' {REPOSITORY}",
     ),
-    ("repository: ''", "repository", "at least 1 character (got '')"),
+    ("repository: ''", "repository", f"{BLANK} use .aim in the project (got '')"),
+    ("repository: '  '", "repository", f"{BLANK} use .aim in the project"),
     ("tags: vision", "tags", "valid list (got 'vision')"),
     ("tags: [1, a]", "tags.0", "valid string (got 1)"),
     ("tracking_errors: ignore", "tracking_errors", "'warn' or 'raise' (got 'ignore')"),
@@ -181,7 +183,10 @@ SETTINGS_CASES = [
         "system_tracking_interval",
         "greater than 0 (got -1)",
     ),
-    ("experiment: ''", "experiment", "at least 1 character (got '')"),
+    ("experiment: ''", "experiment", f"{BLANK} use the package name (got '')"),
+    ("experiment: '  '", "experiment", f"{BLANK} use the package name (got '  ')"),
+    ("run_name: ''", "run_name", f"{BLANK} let Aim name the run (got '')"),
+    ("run_name: ' '", "run_name", f"{BLANK} let Aim name the run (got ' ')"),
     ("run_input: 'my run'", "run_input", "(got 'my run')"),
     ("run_input: '{x}'", "run_input", "(got '{x}')"),
     ("disabled_pipelines: __default__", "disabled_pipelines", "valid list"),

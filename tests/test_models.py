@@ -334,7 +334,12 @@ INVALID_SETTINGS: dict[str, tuple[Any, str]] = {
     ),
     "empty repository": (
         {"repository": ""},
-        r"repository: String should have at least 1 character",
+        r"repository: must not be empty or blank; leave it out to use \.aim in the "
+        r"project \(got ''\)$",
+    ),
+    "blank repository": (
+        {"repository": "  "},
+        r"repository: must not be empty or blank; leave it out to use \.aim",
     ),
     "tags not a list": ({"tags": "nightly"}, r"tags: Input should be a valid list"),
     "tag not a string": (
@@ -351,7 +356,21 @@ INVALID_SETTINGS: dict[str, tuple[Any, str]] = {
     ),
     "empty experiment": (
         {"experiment": ""},
-        r"experiment: String should have at least 1 character",
+        r"experiment: must not be empty or blank; leave it out to use the package "
+        r"name \(got ''\)$",
+    ),
+    "blank experiment": (
+        {"experiment": " \t"},
+        r"experiment: must not be empty or blank; leave it out to use the package",
+    ),
+    "empty run_name": (
+        {"run_name": ""},
+        r"run_name: must not be empty or blank; leave it out to let Aim name the "
+        r"run \(got ''\)$",
+    ),
+    "blank run_name": (
+        {"run_name": "   "},
+        r"run_name: must not be empty or blank; leave it out to let Aim name",
     ),
     "disabled_pipelines not a list": (
         {"disabled_pipelines": "training"},
