@@ -130,10 +130,9 @@ class AimConfigLoader(OmegaConfigLoader):
         except MissingConfigException:
             raw = {}
         except OmegaConfBaseException as exc:
-            problem = ConfigProblem(
-                source, "", "<root>", f"must be a mapping of settings: {exc}"
-            )
-            raise AimConfigError([problem], what="aim.yml") from exc
+            raise AimConfigError(
+                _root_problems(files, source, exc), what="aim.yml"
+            ) from exc
         try:
             return parse_settings(raw, source=source)
         except AimConfigError as exc:
@@ -211,12 +210,36 @@ def _files_holding(files: Iterable[Path], key: str) -> list[str]:
     return [_display_path(path) for path in files if key in _top_level_keys(path)]
 
 
-def _top_level_keys(path: Path) -> set[str]:
+def _read_yaml(path: Path) -> Any:
+    """Read a configuration file for error messages; ``None`` if unreadable."""
     try:
-        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
-        return set()
+        return None
+
+
+def _top_level_keys(path: Path) -> set[str]:
+    content = _read_yaml(path)
     return set(content) if isinstance(content, dict) else set()
+
+
+def _root_problems(
+    files: Iterable[Path], source: str, exc: Exception
+) -> list[ConfigProblem]:
+    """Name each aim file that is not a mapping, when Kedro cannot merge them."""
+    problems: list[ConfigProblem] = []
+    for path in files:
+        content = _read_yaml(path)
+        if content is None or isinstance(content, dict):
+            continue
+        try:
+            parse_settings(content, source=_display_path(path))
+        except AimConfigError as error:
+            problems.extend(error.problems)
+    if problems:
+        return problems
+    first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return [ConfigProblem(source, "", "<root>", f"cannot be read: {first_line}")]
 
 
 def _display_path(path: Path) -> str:

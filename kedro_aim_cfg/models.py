@@ -72,8 +72,7 @@ def _plain_scalar(value: Any) -> Any:
     """Reject anything but a plain scalar with one error, not one per type."""
     if not isinstance(value, str | int | float | bool):
         raise ValueError(
-            "must be a plain scalar (str, int, float or bool), got "
-            f"{_a(type(value).__name__)}"
+            f"must be a plain scalar (str, int, float or bool), got {kind_of(value)}"
         )
     return value
 
@@ -97,6 +96,15 @@ def _not_blank(default: str) -> AfterValidator:
 
 _NOT_BLANK_SCHEMA: dict[str, Any] = {"pattern": r"\S"}
 """JSON schema of a string that is not blank: one non-space character."""
+
+
+def _run_hash(value: str) -> str:
+    if not re.fullmatch(RUN_HASH_PATTERN, value):
+        raise ValueError(
+            "must be a run hash: 24 lower-case hexadecimal characters, as "
+            "`kedro aim runs` shows"
+        )
+    return value
 
 
 def _catalog_name(value: str) -> str:
@@ -319,8 +327,9 @@ class AimSettings(_Strict):
         default_factory=list,
         description="Pipelines whose runs open no Aim run.",
     )
-    run_hash: Annotated[str, Field(pattern=RUN_HASH_PATTERN)] | None = Field(
+    run_hash: Annotated[str, AfterValidator(_run_hash)] | None = Field(
         default=None,
+        json_schema_extra={"pattern": RUN_HASH_PATTERN},
         description="Hash of an existing run to add to instead of starting one; "
         "the KEDRO_AIM_RUN_HASH environment variable takes precedence.",
     )
@@ -412,37 +421,75 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[st
     return list(getattr(current, "model_fields", {}))
 
 
+def _show(value: Any) -> str:
+    """Write ``value`` as YAML's flow style would, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Mapping):
+        items = ", ".join(f"{_show(k)}: {_show(v)}" for k, v in value.items())
+        return f"{{{items}}}"
+    if isinstance(value, list | tuple):
+        return f"[{', '.join(map(_show, value))}]"
+    return repr(value)
+
+
+def _some(keys: list[str]) -> str:
+    return ", ".join(keys) if len(keys) <= 4 else f"{keys[0]}, {keys[1]}, ..."
+
+
+_NOT_A_MAPPING = {"model_type", "model_attributes_type", "dict_type"}
+_DICT_KEY = "[key]"
+
+
+def _describe_type(block: Any) -> str:
+    """Say what is wrong with a block's artifact type."""
+    choices = ", ".join(ARTIFACT_TYPES)
+    if not isinstance(block, Mapping) or "type" not in block:
+        return f"is missing; set it to one of: {choices}"
+    tag = block["type"]
+    if isinstance(tag, list | dict):
+        return f"must be one artifact type, got {kind_of(tag)}; allowed: {choices}"
+    return f"{_show(tag)} is not an artifact type; allowed: {choices}"
+
+
 def _describe_error(
     error: Any, model: type[BaseModel] | None
 ) -> tuple[tuple[int | str, ...], str]:
+    """Turn one pydantic error into a key path and a message for the user."""
     loc = tuple(error["loc"])
     kind = error["type"]
-    choices = ", ".join(ARTIFACT_TYPES)
+    value = error.get("input")
 
-    if kind == "union_tag_not_found":
-        return ("type",), f"is missing; set it to one of: {choices}"
-    if kind == "union_tag_invalid":
-        raw = error.get("input")
-        tag = raw.get("type") if isinstance(raw, Mapping) else None
-        if isinstance(tag, list | dict):
-            got = _a(type(tag).__name__)
-            message = f"must be one artifact type, got {got}; allowed: {choices}"
-            return ("type",), message
-        return ("type",), f"'{tag}' is not an artifact type; allowed: {choices}"
-    if kind == "model_attributes_type" and not loc:
-        got = type(error["input"]).__name__
-        return loc, f"must be a mapping of keys (type, name, ...), got {_a(got)}"
+    if kind in ("union_tag_not_found", "union_tag_invalid"):
+        return ("type",), _describe_type(value if kind == "union_tag_invalid" else {})
     if kind == "extra_forbidden" and model is not None:
         allowed = _allowed_keys(model, loc[:-1])
         hint = f"; allowed: {', '.join(allowed)}" if allowed else "; none allowed"
         return loc, f"unknown key{hint}"
+    if _DICT_KEY in loc:
+        # pydantic places a bad key of a mapping under the key itself.
+        loc = loc[: loc.index(_DICT_KEY) - 1]
+        if kind == "string_type":
+            return loc, (
+                f"keys must be strings, got {kind_of(value)} key {_show(value)}; "
+                "quote it"
+            )
+    if kind in _NOT_A_MAPPING:
+        if model is None and not loc:
+            keys = "type, name, ..."
+        else:
+            keys = _some(_allowed_keys(model, loc)) if model is not None else ""
+        of = f" of keys ({keys})" if keys else ""
+        return loc, f"must be a mapping{of}, got {kind_of(value)}"
 
-    message = error["msg"]
+    message = str(error["msg"])
     if kind == "value_error" and "error" in error.get("ctx", {}):
         message = str(error["ctx"]["error"])
-    got = repr(error.get("input"))
-    repeated = kind == "value_error" and got in message
-    if kind != "missing" and "input" in error and not repeated:
+    got = _show(value)
+    said = "got " in message or (kind == "value_error" and got in message)
+    if kind != "missing" and "input" in error and not said:
         message = f"{message} (got {got})"
     return loc, message
 
@@ -529,7 +576,7 @@ def parse_settings(raw: Any, *, source: str = "aim.yml") -> AimSettings:
         AimConfigError: With every problem of the file.
     """
     try:
-        return AimSettings.model_validate(_drop_helper_keys(raw or {}))
+        return AimSettings.model_validate(_drop_helper_keys({} if raw is None else raw))
     except ValidationError as exc:
         problems = validation_problems(
             exc, source=source, entry="", prefix="", model=AimSettings

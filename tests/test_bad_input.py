@@ -23,7 +23,9 @@ from kedro_aim_cfg import AimConfigError, AimTrackingError
 TYPES = "image, figure, text, audio, distribution, metric, metrics"
 BLOCK_KEYS = "allowed: type, save_args, name, context, enabled"
 SETTINGS_KEYS = "allowed: enabled, repository, experiment, run_name, description"
-SCALAR = "must be a plain scalar (str, int, float or bool), got a"
+SCALAR_ = "must be a plain scalar (str, int, float or bool), got"
+SCALAR = f"{SCALAR_} a"
+KEYS = "keys must be strings, got"
 IMAGE_FORMATS = "'png', 'jpeg', 'gif', 'bmp', 'tiff' or 'webp'"
 MAPPING = "must be a mapping of keys (type, name, ...), got a"
 REPOSITORY = "is not a repository address; use a local folder or aim://HOST:PORT"
@@ -38,13 +40,13 @@ BLOCK_CASES = [
     ("{name: x}", "aim.type", f"is missing; set it to one of: {TYPES}"),
     ("{}", "aim.type", f"is missing; set it to one of: {TYPES}"),
     ("{type: figur}", "aim.type", f"'figur' is not an artifact type; allowed: {TYPES}"),
-    ("{type: 3}", "aim.type", f"'3' is not an artifact type; allowed: {TYPES}"),
-    ("{type: null}", "aim.type", f"is not an artifact type; allowed: {TYPES}"),
+    ("{type: 3}", "aim.type", f"3 is not an artifact type; allowed: {TYPES}"),
+    ("{type: null}", "aim.type", f"null is not an artifact type; allowed: {TYPES}"),
     ("{type: [metric]}", "aim.type", f"artifact type, got a list; allowed: {TYPES}"),
-    ("{type: {a: 1}}", "aim.type", f"artifact type, got a dict; allowed: {TYPES}"),
+    ("{type: {a: 1}}", "aim.type", f"artifact type, got a mapping; allowed: {TYPES}"),
     ("[metric]", "aim", f"{MAPPING} list"),
-    ("metric", "aim", f"{MAPPING} str"),
-    ("5", "aim", MAPPING),
+    ("metric", "aim", f"{MAPPING} string"),
+    ("5", "aim", f"{MAPPING}n integer"),
     ("true", "aim", f"{MAPPING} bool"),
     ("{type: metric, colour: red}", "aim.colour", f"unknown key; {BLOCK_KEYS}"),
     ("{type: metric, step: 3}", "aim.step", f"unknown key; {BLOCK_KEYS}"),
@@ -53,11 +55,17 @@ BLOCK_CASES = [
     ("{type: metric, name: '  '}", "aim.name", "(got '  ')"),
     ("{type: metric, name: 5}", "aim.name", "valid string (got 5)"),
     ("{type: metric, name: [a]}", "aim.name", "valid string (got ['a'])"),
-    ("{type: metric, context: [a, b]}", "aim.context", "valid dictionary"),
-    ("{type: metric, context: subset}", "aim.context", "valid dictionary"),
+    ("{type: metric, context: [a, b]}", "aim.context", "must be a mapping, got a list"),
+    ("{type: metric, context: subset}", "aim.context", "mapping, got a string"),
+    ("{type: metric, context: {1: a}}", "aim.context", f"{KEYS} an integer key 1"),
+    ("{type: metric, context: {true: a}}", "aim.context", f"{KEYS} a boolean key true"),
     ("{type: metric, context: {split: [a]}}", "aim.context.split", f"{SCALAR} list"),
-    ("{type: metric, context: {split: {a: 1}}}", "aim.context.split", f"{SCALAR} dict"),
-    ("{type: metric, context: {split: null}}", "aim.context.split", SCALAR),
+    (
+        "{type: metric, context: {split: {a: 1}}}",
+        "aim.context.split",
+        f"{SCALAR} mapping",
+    ),
+    ("{type: metric, context: {split: null}}", "aim.context.split", f"{SCALAR_} null"),
     (
         "{type: metric, context: {key: a}}",
         "aim.context",
@@ -150,7 +158,13 @@ BLOCK_CASES = [
         "aim.save_args.caption",
         "unknown key; allowed: bin_count",
     ),
-    ("{type: image, save_args: [1]}", "aim.save_args", "valid dictionary"),
+    (
+        "{type: image, save_args: [1]}",
+        "aim.save_args",
+        "must be a mapping of keys (caption, format, quality, optimize), got a list",
+    ),
+    ("{type: image, save_args: 5}", "aim.save_args", "quality, optimize), got an int"),
+    ("{type: text, save_args: 5}", "aim.save_args", "a mapping, got an integer"),
     (
         "{type: audio, save_args: {rate: -8000}}",
         "aim.save_args.rate",
@@ -194,7 +208,13 @@ SETTINGS_CASES = [
     ("log_system_params: 2", "log_system_params", "valid boolean (got 2)"),
     ("run_name: [a]", "run_name", "valid string (got ['a'])"),
     ("description: {a: 1}", "description", "valid string (got {'a': 1})"),
-    ("run_hash: abc", "run_hash", "(got 'abc')"),
+    (
+        "run_hash: abc",
+        "run_hash",
+        "must be a run hash: 24 lower-case hexadecimal characters, as `kedro aim "
+        "runs` shows (got 'abc')",
+    ),
+    ("[enabled]", "<root>", "must be a mapping of keys (enabled, repository, ...)"),
     (
         "when_unavailable: sometimes",
         "when_unavailable",
@@ -368,7 +388,7 @@ class TestBadBlocks:
                     CATALOG_FILE,
                     "first",
                     "aim.context.split",
-                    f"{SCALAR} list (got ['a'])",
+                    f"{SCALAR} list",
                 ),
                 _problem(
                     CATALOG_FILE,

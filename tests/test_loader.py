@@ -548,7 +548,7 @@ class TestErrorSources:
             ("tags", f"{base}, {local}"),
         ]
 
-    def test_aim_root_problem_names_every_file(self, conf: Conf) -> None:
+    def test_aim_file_not_a_mapping_is_named(self, conf: Conf) -> None:
         conf.write("aim.yml", {"experiment": "x"})
         conf.write("aim.yml", "[a, b]\n", env="local")
 
@@ -556,9 +556,24 @@ class TestErrorSources:
             conf.aim().aim_settings()
 
         (problem,) = info.value.problems
-        assert problem.path == "<root>"
-        assert problem.source == (
-            f"{conf.root / 'base/aim.yml'}, {conf.root / 'local/aim.yml'}"
+        assert (problem.source, problem.path, problem.message) == (
+            str(conf.root / "local/aim.yml"),
+            "<root>",
+            "must be a mapping of keys (enabled, repository, ...), got a list",
+        )
+
+    def test_aim_file_kedro_cannot_resolve_names_every_file(self, conf: Conf) -> None:
+        conf.write("aim.yml", {"experiment": "${missing}"})
+        conf.write("aim.yml", {"tags": ["a"]}, env="local")
+
+        with pytest.raises(AimConfigError) as info:
+            conf.aim().aim_settings()
+
+        (problem,) = info.value.problems
+        assert (problem.source, problem.path, problem.message) == (
+            f"{conf.root / 'base/aim.yml'}, {conf.root / 'local/aim.yml'}",
+            "<root>",
+            "cannot be read: Interpolation key 'missing' not found",
         )
 
 

@@ -47,7 +47,7 @@ INVALID_BLOCKS: dict[str, tuple[Any, str]] = {
     ),
     "type a mapping": (
         {"type": {"a": 1}},
-        rf"aim\.type: must be one artifact type, got a dict; allowed: {TYPES}$",
+        rf"aim\.type: must be one artifact type, got a mapping; allowed: {TYPES}$",
     ),
     "block is a list": (
         ["image"],
@@ -55,11 +55,11 @@ INVALID_BLOCKS: dict[str, tuple[Any, str]] = {
     ),
     "block is a string": (
         "image",
-        r"aim: must be a mapping of keys \(type, name, \.\.\.\), got a str",
+        r"aim: must be a mapping of keys \(type, name, \.\.\.\), got a string$",
     ),
     "block is an int": (
         3,
-        r"aim: must be a mapping of keys \(type, name, \.\.\.\), got an int",
+        r"aim: must be a mapping of keys \(type, name, \.\.\.\), got an integer$",
     ),
     "unknown key at top": (
         {"type": "image", "colour": "red"},
@@ -96,7 +96,17 @@ INVALID_BLOCKS: dict[str, tuple[Any, str]] = {
     ),
     "save_args not a mapping": (
         {"type": "text", "save_args": "x"},
-        r"aim\.save_args: Input should be a valid dictionary",
+        r"aim\.save_args: must be a mapping, got a string$",
+    ),
+    "image save_args not a mapping": (
+        {"type": "image", "save_args": 5},
+        r"aim\.save_args: must be a mapping of keys \(caption, format, quality, "
+        r"optimize\), got an integer$",
+    ),
+    "audio save_args null": (
+        {"type": "audio", "save_args": None},
+        r"aim\.save_args: must be a mapping of keys \(caption, format, rate\), "
+        r"got null$",
     ),
     "caption not a string": (
         {"type": "image", "save_args": {"caption": 3}},
@@ -108,7 +118,7 @@ INVALID_BLOCKS: dict[str, tuple[Any, str]] = {
     ),
     "quality a bool": (
         {"type": "image", "save_args": {"quality": True}},
-        r"aim\.save_args\.quality: Input should be a valid integer \(got True\)",
+        r"aim\.save_args\.quality: Input should be a valid integer \(got true\)$",
     ),
     "quality 0": (
         {"type": "image", "save_args": {"quality": 0}},
@@ -158,21 +168,30 @@ INVALID_BLOCKS: dict[str, tuple[Any, str]] = {
     ),
     "context a list value": (
         {"type": "text", "context": {"subset": ["a", "b"]}},
-        r"aim\.context\.subset: .*must be a plain scalar "
-        r"\(str, int, float or bool\), got a list",
+        r"aim\.context\.subset: must be a plain scalar "
+        r"\(str, int, float or bool\), got a list$",
     ),
     "context a dict value": (
         {"type": "text", "context": {"subset": {"a": 1}}},
-        r"aim\.context\.subset: .*must be a plain scalar "
-        r"\(str, int, float or bool\), got a dict",
+        r"aim\.context\.subset: must be a plain scalar "
+        r"\(str, int, float or bool\), got a mapping$",
     ),
     "context a null value": (
         {"type": "text", "context": {"subset": None}},
-        r"aim\.context\.subset: .*must be a plain scalar",
+        r"aim\.context\.subset: must be a plain scalar "
+        r"\(str, int, float or bool\), got null$",
     ),
     "context not a mapping": (
         {"type": "text", "context": "test"},
-        r"aim\.context: Input should be a valid dictionary \(got 'test'\)",
+        r"aim\.context: must be a mapping, got a string$",
+    ),
+    "context key a number": (
+        {"type": "text", "context": {1: "a"}},
+        r"aim\.context: keys must be strings, got an integer key 1; quote it$",
+    ),
+    "context key a boolean": (
+        {"type": "text", "context": {True: "a"}},
+        r"aim\.context: keys must be strings, got a boolean key true; quote it$",
     ),
     "context key 'key' reserved": (
         {"type": "image", "context": {"key": "a"}},
@@ -378,7 +397,31 @@ INVALID_SETTINGS: dict[str, tuple[Any, str]] = {
     ),
     "settings not a mapping": (
         ["enabled"],
-        r"<root>: Input should be a valid dictionary",
+        r"<root>: must be a mapping of keys \(enabled, repository, \.\.\.\), "
+        r"got a list$",
+    ),
+    "settings an empty list": (
+        [],
+        r"<root>: must be a mapping of keys \(enabled, repository, \.\.\.\), "
+        r"got a list$",
+    ),
+    "settings a string": (
+        "enabled",
+        r"<root>: must be a mapping of keys \(enabled, repository, \.\.\.\), "
+        r"got a string$",
+    ),
+    "run_hash too short": (
+        {"run_hash": "abc"},
+        r"run_hash: must be a run hash: 24 lower-case hexadecimal characters, as "
+        r"`kedro aim runs` shows \(got 'abc'\)$",
+    ),
+    "run_hash in capitals": (
+        {"run_hash": "0123456789ABCDEF01234567"},
+        r"run_hash: must be a run hash: 24 lower-case hexadecimal characters",
+    ),
+    "tag null": (
+        {"tags": [None]},
+        r"tags\.0: Input should be a valid string \(got null\)$",
     ),
 }
 
