@@ -80,6 +80,19 @@ def _plain_scalar(value: Any) -> Any:
 ContextValue = Annotated[
     StrictStr | StrictInt | StrictFloat | StrictBool, BeforeValidator(_plain_scalar)
 ]
+
+
+def _not_reserved(key: str) -> str:
+    if key == ITEM_CONTEXT_KEY:
+        raise ValueError(
+            f"'{ITEM_CONTEXT_KEY}' is reserved for the keys of a dict of objects; "
+            "use another context key"
+        )
+    return key
+
+
+# Checked per key, so that a reserved key and a bad value are both reported.
+ContextKey = Annotated[StrictStr, AfterValidator(_not_reserved)]
 _REMOTE_REPOSITORY = re.compile(r"^aim://(?P<host>[A-Za-z0-9.\-]+):(?P<port>\d{1,5})$")
 
 
@@ -182,23 +195,13 @@ class AimBlockModel(_Strict):
         json_schema_extra=_NOT_BLANK_SCHEMA,
         description="Name of the Aim sequence; defaults to the catalog entry's name.",
     )
-    context: dict[str, ContextValue] = Field(
+    context: dict[ContextKey, ContextValue] = Field(
         default_factory=dict,
         description="Aim context of the sequence: a mapping of plain scalars.",
     )
     enabled: StrictBool = Field(
         default=True, description="Set to false to keep the entry but not track it."
     )
-
-    @field_validator("context")
-    @classmethod
-    def _reserved_context_key(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if ITEM_CONTEXT_KEY in value:
-            raise ValueError(
-                f"'{ITEM_CONTEXT_KEY}' is reserved for the keys of a dict of objects; "
-                "use another context key"
-            )
-        return value
 
 
 class ImageBlock(AimBlockModel):

@@ -355,7 +355,7 @@ class TestBadBlocks:
               aim:
                 type: image
                 colour: red
-                context: {split: [a]}
+                context: {split: [a], key: x}
                 save_args: {quality: 0, format: svg}
             second:
               type: json.JSONDataset
@@ -389,6 +389,12 @@ class TestBadBlocks:
                     "first",
                     "aim.context.split",
                     f"{SCALAR} list",
+                ),
+                _problem(
+                    CATALOG_FILE,
+                    "first",
+                    "aim.context",
+                    "'key' is reserved for the keys of a dict of objects",
                 ),
                 _problem(
                     CATALOG_FILE,

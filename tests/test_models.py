@@ -253,6 +253,25 @@ class TestParseBlock:
             "aim.save_args.quality",
         ]
 
+    def test_a_reserved_context_key_is_listed_with_bad_values(self) -> None:
+        block = {"type": "text", "context": {"subset": ["a", "b"], "key": "x", 3: 1}}
+
+        with pytest.raises(AimConfigError, match=r"\(3 problems\)") as info:
+            parse_block(block, entry="scores")
+
+        assert sorted((p.path, p.message) for p in info.value.problems) == [
+            (
+                "aim.context",
+                "'key' is reserved for the keys of a dict of objects; "
+                "use another context key",
+            ),
+            ("aim.context", "keys must be strings, got an integer key 3; quote it"),
+            (
+                "aim.context.subset",
+                "must be a plain scalar (str, int, float or bool), got a list",
+            ),
+        ]
+
     def test_error_is_a_kedro_config_error(self) -> None:
         with pytest.raises(BadConfigException, match=r"aim\.type"):
             parse_block({"type": "video"})
