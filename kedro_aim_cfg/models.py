@@ -17,13 +17,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PositiveFloat,
     StrictBool,
     StrictFloat,
     StrictInt,
     StrictStr,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -93,7 +93,8 @@ def _not_reserved(key: str) -> str:
 
 # Checked per key, so that a reserved key and a bad value are both reported.
 ContextKey = Annotated[StrictStr, AfterValidator(_not_reserved)]
-_REMOTE_REPOSITORY = re.compile(r"^aim://(?P<host>[A-Za-z0-9.\-]+):(?P<port>\d{1,5})$")
+
+_REMOTE_REPOSITORY = re.compile(r"aim://(?P<host>[A-Za-z0-9.\-]+):(?P<port>\d{1,5})")
 
 
 def _not_blank(default: str) -> AfterValidator:
@@ -111,6 +112,44 @@ _NOT_BLANK_SCHEMA: dict[str, Any] = {"pattern": r"\S"}
 """JSON schema of a string that is not blank: one non-space character."""
 
 
+def _whole(regex: str) -> str:
+    """A JSON schema pattern matching whole strings only.
+
+    ``$`` also matches before a final newline in Python, which validates
+    schemas with Python's ``re``; a look-ahead for no character does not.
+    """
+    return f"^(?:{regex})(?![\\s\\S])"
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in word)
+
+
+def _formats_schema(*formats: str) -> WithJsonSchema:
+    """JSON schema of a format name, in any case as the models read it."""
+    return WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": _whole("|".join(map(_any_case, formats))),
+            "examples": list(formats),
+        }
+    )
+
+
+_PORT_SCHEMA = (
+    r"(?=\d{1,5}(?![\s\S]))0*"
+    r"(?:[1-9]\d{0,3}|[1-5]\d{4}|6[0-4]\d{3}|65[0-4]\d{2}|655[0-2]\d|6553[0-5])"
+)
+_REPOSITORY_SCHEMA: dict[str, Any] = {
+    "pattern": r"\S",
+    "anyOf": [
+        {"not": {"pattern": "://"}},
+        {"pattern": _whole(r"aim://[A-Za-z0-9.\-]+:" + _PORT_SCHEMA)},
+    ],
+}
+"""JSON schema of a repository: a folder, or aim://HOST:PORT with a valid port."""
+
+
 def _run_hash(value: str) -> str:
     if not re.fullmatch(RUN_HASH_PATTERN, value):
         raise ValueError(
@@ -126,6 +165,10 @@ def _catalog_name(value: str) -> str:
     return value
 
 
+_Positive = Annotated[StrictFloat, Field(gt=0)]
+"""A number above 0; an integer is read as a float, a string is not a number."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -138,7 +181,13 @@ class ImageSaveArgs(_Strict):
     """Keyword arguments of ``aim.Image``."""
 
     caption: str = Field(default="", description="Caption shown under the image.")
-    format: Literal["png", "jpeg", "gif", "bmp", "tiff", "webp"] | None = Field(
+    format: (
+        Annotated[
+            Literal["png", "jpeg", "gif", "bmp", "tiff", "webp"],
+            _formats_schema("png", "jpeg", "jpg", "gif", "bmp", "tiff", "webp"),
+        ]
+        | None
+    ) = Field(
         default=None,
         description="Encoding of the stored image; 'jpg' is read as 'jpeg'. "
         "Defaults to the image's own format, else png.",
@@ -163,7 +212,10 @@ class AudioSaveArgs(_Strict):
     """Keyword arguments of ``aim.Audio``."""
 
     caption: str = Field(default="", description="Caption shown with the clip.")
-    format: Literal["wav", "mp3", "flac"] | None = Field(
+    format: (
+        Annotated[Literal["wav", "mp3", "flac"], _formats_schema("wav", "mp3", "flac")]
+        | None
+    ) = Field(
         default=None,
         description="Encoding of raw bytes; numpy arrays are always stored as wav.",
     )
@@ -185,8 +237,14 @@ class DistributionSaveArgs(_Strict):
     )
 
 
+_HELPER_KEYS: dict[str, Any] = {"patternProperties": {"^_": {}}}
+"""JSON schema of YAML helper keys, which are dropped before validation."""
+
+
 class AimBlockModel(_Strict):
     """What every ``aim:`` block has, whatever its artifact type."""
+
+    model_config = ConfigDict(json_schema_extra=_HELPER_KEYS)
 
     type: str
     save_args: BaseModel = Field(default_factory=NoSaveArgs)
@@ -198,6 +256,7 @@ class AimBlockModel(_Strict):
     context: dict[ContextKey, ContextValue] = Field(
         default_factory=dict,
         description="Aim context of the sequence: a mapping of plain scalars.",
+        json_schema_extra={"propertyNames": {"not": {"const": ITEM_CONTEXT_KEY}}},
     )
     enabled: StrictBool = Field(
         default=True, description="Set to false to keep the entry but not track it."
@@ -278,21 +337,38 @@ _BLOCK_ADAPTER: TypeAdapter[Any] = TypeAdapter(AimBlock)
 
 
 def block_json_schema() -> dict[str, Any]:
-    """Return the JSON schema of an ``aim:`` block, for editors."""
-    schema = _BLOCK_ADAPTER.json_schema()
-    schema["title"] = "kedro-aim-cfg aim: block"
-    return schema
+    """Return the JSON schema of the value of an ``aim:`` key, for editors.
+
+    It is a block, or null, which turns tracking of the entry off.
+    """
+    blocks = _BLOCK_ADAPTER.json_schema()
+    return {
+        "title": "kedro-aim-cfg aim: block",
+        "$defs": blocks.pop("$defs"),
+        "anyOf": [
+            blocks,
+            {"type": "null", "description": "Do not track the entry."},
+        ],
+    }
+
+
+def _settings_schema(schema: dict[str, Any]) -> None:
+    # An empty aim.yml reads as null and means every default.
+    schema["type"] = ["object", "null"]
+    schema.update(_HELPER_KEYS)
 
 
 class AimSettings(_Strict):
     """Run-level settings, read from ``aim.yml`` in the project's configuration."""
+
+    model_config = ConfigDict(json_schema_extra=_settings_schema)
 
     enabled: StrictBool = Field(
         default=True, description="Turn all tracking of the project on or off."
     )
     repository: Annotated[str, _not_blank("use .aim in the project")] = Field(
         default=".aim",
-        json_schema_extra=_NOT_BLANK_SCHEMA,
+        json_schema_extra=_REPOSITORY_SCHEMA,
         description="Aim repository: a folder (relative to the project root) or "
         "aim://host:port of an Aim tracking server.",
     )
@@ -312,7 +388,7 @@ class AimSettings(_Strict):
     tags: list[StrictStr] = Field(
         default_factory=list, description="Tags added to every run."
     )
-    system_tracking_interval: PositiveFloat | None = Field(
+    system_tracking_interval: _Positive | None = Field(
         default=None,
         description="Seconds between system metric samples; null turns them off.",
     )
@@ -332,7 +408,7 @@ class AimSettings(_Strict):
     )
     run_hash: Annotated[str, AfterValidator(_run_hash)] | None = Field(
         default=None,
-        json_schema_extra={"pattern": RUN_HASH_PATTERN},
+        json_schema_extra={"pattern": _whole(RUN_HASH_PATTERN.strip("^$"))},
         description="Hash of an existing run to add to instead of starting one; "
         "the KEDRO_AIM_RUN_HASH environment variable takes precedence.",
     )
@@ -341,11 +417,11 @@ class AimSettings(_Strict):
         description="When the repository cannot be opened: fail before any node "
         "runs, or run the pipeline without tracking and warn once.",
     )
-    connect_timeout: PositiveFloat = Field(
+    connect_timeout: _Positive = Field(
         default=5.0,
         description="Seconds to wait for a remote Aim server to answer at start.",
     )
-    close_timeout: PositiveFloat = Field(
+    close_timeout: _Positive = Field(
         default=60.0,
         description="Seconds to wait for Aim to close the run; past that, the run "
         "is left unclosed and a warning says so.",
@@ -355,7 +431,16 @@ class AimSettings(_Strict):
         description="What a save that is saved but cannot be tracked does: warn, "
         "or raise an error that fails the node (the data stays saved).",
     )
-    run_input: Annotated[str, AfterValidator(_catalog_name)] | None = Field(
+    run_input: (
+        Annotated[
+            str,
+            AfterValidator(_catalog_name),
+            WithJsonSchema(
+                {"type": "string", "minLength": 1, "not": {"pattern": r"[\s{}]"}}
+            ),
+        ]
+        | None
+    ) = Field(
         default="aim_run",
         description="Catalog entry through which nodes receive the active run; "
         "null adds none.",
@@ -366,7 +451,7 @@ class AimSettings(_Strict):
     def _check_repository(cls, value: str) -> str:
         if "://" not in value:
             return value
-        match = _REMOTE_REPOSITORY.match(value)
+        match = _REMOTE_REPOSITORY.fullmatch(value)
         if match is None or not 0 < int(match["port"]) < 65536:
             raise ValueError(
                 f"'{value}' is not a repository address; use a local folder or "

@@ -6,11 +6,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 from kedro.config import BadConfigException
 
 from kedro_aim_cfg import AimConfigError, AimConfigLoader, AimSettings
+from kedro_aim_cfg.loader import rewrite_catalog
 from kedro_aim_cfg.models import (
     ARTIFACT_TYPES,
     BLOCK_MODELS,
@@ -18,6 +20,7 @@ from kedro_aim_cfg.models import (
     DistributionSaveArgs,
     ImageSaveArgs,
     NoSaveArgs,
+    block_json_schema,
     parse_block,
     parse_settings,
 )
@@ -631,3 +634,152 @@ class TestCatalogErrors:
 
         with pytest.raises(AimConfigError, match=r"aim\.yml: tags: Input should be"):
             self.load(conf)
+
+
+# Values of an entry's aim: key, and whether the loader accepts them.
+BLOCK_EXAMPLES: list[tuple[Any, bool]] = [
+    ({"type": "metric"}, True),
+    (None, True),
+    ({"type": "image", "save_args": {"format": "jpg"}}, True),
+    ({"type": "image", "save_args": {"format": "JPG"}}, True),
+    ({"type": "image", "save_args": {"format": "Png", "quality": 1}}, True),
+    ({"type": "image", "save_args": {"format": "TIFF", "optimize": True}}, True),
+    ({"type": "audio", "save_args": {"format": "WAV", "rate": 8000}}, True),
+    ({"type": "audio", "save_args": {"format": "Flac"}}, True),
+    ({"type": "metric", "_note": "x", "_anchor": {"a": 1}}, True),
+    ({"type": "metric", "context": {"subset": "a", "fold": 1, "r": 0.5}}, True),
+    ({"type": "metric", "context": {"best": False}, "enabled": False}, True),
+    ({"type": "distribution", "save_args": {"bin_count": 512}}, True),
+    ({"type": "text", "name": "report"}, True),
+    ({"type": "metric", "context": {"key": 1}}, False),
+    ({"type": "metric", "context": {"key": "a", "subset": "b"}}, False),
+    ({"type": "metric", "context": {"a": None}}, False),
+    ({"type": "metric", "context": {"a": [1]}}, False),
+    ({"type": "metric", "context": ["a"]}, False),
+    ({"type": "image", "save_args": {"format": "svg"}}, False),
+    ({"type": "image", "save_args": {"format": "jpgx"}}, False),
+    ({"type": "image", "save_args": {"format": "png\n"}}, False),
+    ({"type": "image", "save_args": {"format": 5}}, False),
+    ({"type": "audio", "save_args": {"format": "ogg"}}, False),
+    ({"type": "audio", "save_args": {"format": "jpg"}}, False),
+    ({"type": "image", "save_args": {"quality": True}}, False),
+    ({"type": "image", "save_args": {"quality": 0}}, False),
+    ({"type": "image", "save_args": {"_x": 1}}, False),
+    ({"type": "audio", "save_args": {"rate": 0}}, False),
+    ({"type": "figure", "save_args": {"caption": "x"}}, False),
+    ({"type": "metric", "name": ""}, False),
+    ({"type": "metric", "name": " \t"}, False),
+    ({"type": "metric", "colour": "red"}, False),
+    ({"type": "metric", "enabled": "yes"}, False),
+    ({"type": "Image"}, False),
+    ({"type": ["metric"]}, False),
+    ({}, False),
+    ([], False),
+    ("metric", False),
+]
+
+# Contents of aim.yml, and whether the models accept them.
+SETTINGS_EXAMPLES: list[tuple[Any, bool]] = [
+    (None, True),
+    ({}, True),
+    ({"_anchor": {"tags": ["x"]}, "tags": ["a"]}, True),
+    ({"repository": "runs/.aim", "experiment": "e", "run_name": "r"}, True),
+    ({"repository": "aim://localhost:53800"}, True),
+    ({"repository": "aim://10.0.0.2:1"}, True),
+    ({"repository": "aim://h:65535"}, True),
+    ({"repository": "aim://h:00080"}, True),
+    ({"run_hash": "0123456789abcdef01234567"}, True),
+    ({"connect_timeout": 5, "close_timeout": 0.5}, True),
+    ({"system_tracking_interval": None}, True),
+    ({"run_input": None}, True),
+    ({"run_input": "tracker"}, True),
+    ({"when_unavailable": "continue", "tracking_errors": "raise"}, True),
+    ({"repository": ""}, False),
+    ({"repository": "  "}, False),
+    ({"repository": "aim://h"}, False),
+    ({"repository": "aim://h:0"}, False),
+    ({"repository": "aim://h:00000"}, False),
+    ({"repository": "aim://h:65536"}, False),
+    ({"repository": "aim://h:123456"}, False),
+    ({"repository": "aim://h:80\n"}, False),
+    ({"repository": "http://h:80"}, False),
+    ({"experiment": " "}, False),
+    ({"run_name": ""}, False),
+    ({"run_hash": "abc"}, False),
+    ({"run_hash": "0123456789ABCDEF01234567"}, False),
+    ({"run_hash": "0123456789abcdef01234567\n"}, False),
+    ({"connect_timeout": "5"}, False),
+    ({"connect_timeout": True}, False),
+    ({"connect_timeout": 0}, False),
+    ({"system_tracking_interval": -1}, False),
+    ({"run_input": ""}, False),
+    ({"run_input": "my run"}, False),
+    ({"run_input": "{x}"}, False),
+    ({"run_input": "run\n"}, False),
+    ({"tags": "x"}, False),
+    ({"tags": [1]}, False),
+    ({"colour": "red"}, False),
+    ([], False),
+    (["enabled"], False),
+    ("enabled", False),
+]
+
+
+def _block_accepted(value: Any) -> bool:
+    entry = {"type": "json.JSONDataset", "filepath": "x.json", "aim": value}
+    try:
+        rewrite_catalog({"entry": entry})
+    except AimConfigError:
+        return False
+    return True
+
+
+def _settings_accepted(value: Any) -> bool:
+    try:
+        parse_settings(value)
+    except AimConfigError:
+        return False
+    return True
+
+
+class TestJsonSchemas:
+    """The JSON schemas accept exactly what the models accept."""
+
+    @pytest.fixture(scope="class")
+    def block_schema(self) -> jsonschema.Draft202012Validator:
+        schema = block_json_schema()
+        jsonschema.Draft202012Validator.check_schema(schema)
+        return jsonschema.Draft202012Validator(schema)
+
+    @pytest.fixture(scope="class")
+    def settings_schema(self) -> jsonschema.Draft202012Validator:
+        schema = AimSettings.model_json_schema()
+        jsonschema.Draft202012Validator.check_schema(schema)
+        return jsonschema.Draft202012Validator(schema)
+
+    @pytest.mark.parametrize(
+        ("block", "accepted"),
+        BLOCK_EXAMPLES,
+        ids=[f"{i:02d}-{repr(case[0])[:40]}" for i, case in enumerate(BLOCK_EXAMPLES)],
+    )
+    def test_block_schema_agrees_with_the_loader(
+        self, block_schema: jsonschema.Draft202012Validator, block: Any, accepted: bool
+    ) -> None:
+        assert _block_accepted(block) is accepted
+        assert block_schema.is_valid(block) is accepted
+
+    @pytest.mark.parametrize(
+        ("settings", "accepted"),
+        SETTINGS_EXAMPLES,
+        ids=[
+            f"{i:02d}-{repr(case[0])[:40]}" for i, case in enumerate(SETTINGS_EXAMPLES)
+        ],
+    )
+    def test_settings_schema_agrees_with_the_model(
+        self,
+        settings_schema: jsonschema.Draft202012Validator,
+        settings: Any,
+        accepted: bool,
+    ) -> None:
+        assert _settings_accepted(settings) is accepted
+        assert settings_schema.is_valid(settings) is accepted
