@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import posixpath
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from string import Formatter
 from typing import Any
 
+import fsspec
 import yaml
 from kedro.config import MissingConfigException, OmegaConfigLoader
 from kedro.io import CatalogConfigResolver
@@ -15,15 +18,24 @@ from omegaconf.errors import OmegaConfBaseException
 
 from kedro_aim_cfg.dataset import DATASET_TYPE, RUN_DATASET_TYPE
 from kedro_aim_cfg.exceptions import AimConfigError, ConfigProblem
-from kedro_aim_cfg.models import AimSettings, parse_block, parse_settings
+from kedro_aim_cfg.models import (
+    AimBlockModel,
+    AimSettings,
+    kind_of,
+    parse_block,
+    parse_settings,
+)
 
 logger = logging.getLogger(__name__)
 
 AIM_KEY = "aim"
 AIM_PATTERNS = ["aim*", "aim*/**"]
 _PLACEHOLDER = re.compile(r"\{.*?\}")
+_FIELD = re.compile(r"\{[^{}]*\}")
 _MOVED_TO_WRAPPER = ("versioned", "validator")
 TRANSCODING_SEPARATOR = "@"
+_CONFIG_SUFFIXES = {".yml", ".yaml", ".json"}
+_LOCAL_FS = fsspec.filesystem("file")
 
 
 class AimConfigLoader(OmegaConfigLoader):
@@ -111,28 +123,30 @@ class AimConfigLoader(OmegaConfigLoader):
         Raises:
             AimConfigError: With every problem of the file.
         """
-        root = Path(str(self.conf_source))
-        envs = dict.fromkeys(
-            e for e in (self.base_env, self.env or self.default_run_env) if e
-        )
-        source = ", ".join(
-            _display_path(path)
-            for env in envs
-            for path in _matching_files(root / env, self.config_patterns[AIM_KEY])
-        )
+        files = self._config_files(AIM_KEY)
+        source = ", ".join(_display_path(path) for path in files) or "aim.yml"
         try:
             raw = self[AIM_KEY]
         except MissingConfigException:
             raw = {}
         except OmegaConfBaseException as exc:
-            problem = ConfigProblem(
-                source or "aim.yml",
-                "",
-                "<root>",
-                f"must be a mapping of settings: {exc}",
-            )
-            raise AimConfigError([problem], what="aim.yml") from exc
-        return parse_settings(raw, source=source or "aim.yml")
+            raise AimConfigError(
+                _root_problems(files, source, exc), what="aim.yml"
+            ) from exc
+        try:
+            return parse_settings(raw, source=source)
+        except AimConfigError as exc:
+            problems = [
+                ConfigProblem(
+                    ", ".join(_files_holding(files, problem.path.split(".")[0]))
+                    or source,
+                    problem.entry,
+                    problem.path,
+                    problem.message,
+                )
+                for problem in exc.problems
+            ]
+            raise AimConfigError(problems, what="aim.yml") from exc
 
     def files_defining(self, entry: str) -> list[str]:
         """Return the catalog files of the base and run environments that define
@@ -144,19 +158,42 @@ class AimConfigLoader(OmegaConfigLoader):
         Returns:
             The files, base environment first; empty for a remote configuration.
         """
-        root = Path(str(self.conf_source))
+        return _files_holding(self._config_files("catalog"), entry)
+
+    def _config_files(self, key: str) -> list[Path]:
+        """Return the files Kedro reads for ``key``, base environment first.
+
+        Files are matched as ``OmegaConfigLoader`` matches them: the fsspec glob
+        of each pattern under each environment folder, without hidden files and
+        folders unless ``ignore_hidden`` is off. A remote or archived
+        configuration gives no files.
+        """
+        root = Path(str(self.conf_source)).absolute()
         if not root.is_dir():
             return []
-        envs = [self.base_env, self.env or self.default_run_env]
-        found: list[str] = []
-        for env in dict.fromkeys(e for e in envs if e):
-            for path in _matching_files(root / env, self.config_patterns["catalog"]):
-                if self.ignore_hidden and any(
-                    part.startswith(".") for part in path.relative_to(root).parts
-                ):
-                    continue
-                if entry in _top_level_keys(path):
-                    found.append(_display_path(path))
+        envs = dict.fromkeys(
+            e for e in (self.base_env, self.env or self.default_run_env) if e
+        )
+        found: list[Path] = []
+        for env in envs:
+            folder = (root / env).as_posix()
+            paths = {
+                Path(path)
+                for pattern in self.config_patterns.get(key, [])
+                for path in _LOCAL_FS.glob(posixpath.join(folder, pattern))
+            }
+            found.extend(
+                path
+                for path in sorted(paths)
+                if path.is_file()
+                and path.suffix in _CONFIG_SUFFIXES
+                and not (
+                    self.ignore_hidden
+                    and any(
+                        part.startswith(".") for part in path.relative_to(root).parts
+                    )
+                )
+            )
         return found
 
 
@@ -168,17 +205,41 @@ def _what(problems: list[ConfigProblem]) -> str:
     return "the catalog" if in_settings == {False} else "the project"
 
 
-def _matching_files(folder: Path, patterns: Iterable[str]) -> list[Path]:
-    paths = {path for pattern in patterns for path in folder.glob(pattern)}
-    return sorted(p for p in paths if p.is_file() and p.suffix in {".yml", ".yaml"})
+def _files_holding(files: Iterable[Path], key: str) -> list[str]:
+    """Name the files whose top level holds ``key``, for error messages."""
+    return [_display_path(path) for path in files if key in _top_level_keys(path)]
+
+
+def _read_yaml(path: Path) -> Any:
+    """Read a configuration file for error messages; ``None`` if unreadable."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
 
 
 def _top_level_keys(path: Path) -> set[str]:
-    try:
-        content = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return set()
+    content = _read_yaml(path)
     return set(content) if isinstance(content, dict) else set()
+
+
+def _root_problems(
+    files: Iterable[Path], source: str, exc: Exception
+) -> list[ConfigProblem]:
+    """Name each aim file that is not a mapping, when Kedro cannot merge them."""
+    problems: list[ConfigProblem] = []
+    for path in files:
+        content = _read_yaml(path)
+        if content is None or isinstance(content, dict):
+            continue
+        try:
+            parse_settings(content, source=_display_path(path))
+        except AimConfigError as error:
+            problems.extend(error.problems)
+    if problems:
+        return problems
+    first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return [ConfigProblem(source, "", "<root>", f"cannot be read: {first_line}")]
 
 
 def _display_path(path: Path) -> str:
@@ -188,22 +249,134 @@ def _display_path(path: Path) -> str:
         return str(path)
 
 
-def _unknown_placeholders(pattern: str, block: Any) -> set[str]:
-    allowed = set(_PLACEHOLDER.findall(pattern))
-    found: set[str] = set()
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Yield every string of a block with its key path, as Kedro walks it."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, f"{path}.{key}")
+    elif type(value) in (list, tuple):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{path}.{index}")
+    elif isinstance(value, str):
+        yield path, value
 
-    def visit(value: Any) -> None:
-        if isinstance(value, dict):
-            for item in value.values():
-                visit(item)
-        elif isinstance(value, list | tuple):
-            for item in value:
-                visit(item)
-        elif isinstance(value, str):
-            found.update(_PLACEHOLDER.findall(value))
 
-    visit(block)
-    return found - allowed
+def _fields(value: str) -> set[str]:
+    """Return the replacement fields of a format string, braces included.
+
+    Raises:
+        ValueError: When ``value`` has an unmatched brace.
+    """
+    fields = set()
+    for _, name, spec, conversion in Formatter().parse(value):
+        if name is not None:
+            suffix = (f"!{conversion}" if conversion else "") + (
+                f":{spec}" if spec else ""
+            )
+            fields.add(f"{{{name}{suffix}}}")
+    return fields
+
+
+def _fits_pattern(value: str, placeholders: set[str]) -> bool:
+    """Whether Kedro can fill ``value`` in for a pattern with ``placeholders``."""
+    if "}" not in value:
+        return True
+    try:
+        fields = _fields(value)
+    except ValueError:
+        return False
+    return fields | set(_PLACEHOLDER.findall(value)) <= placeholders
+
+
+def _escaped(value: str, placeholders: set[str]) -> str:
+    """Double every brace of ``value`` that is not one of ``placeholders``."""
+    if placeholders:
+        alternatives = "|".join(map(re.escape, sorted(placeholders)))
+        pieces = re.split(f"({alternatives})", value)
+    else:
+        pieces = [value]
+    return "".join(
+        piece if piece in placeholders else piece.replace("{", "{{").replace("}", "}}")
+        for piece in pieces
+    )
+
+
+def _pattern_string_problem(pattern: str, value: str) -> str | None:
+    """Say why Kedro cannot fill ``value`` in for ``pattern``, if it cannot.
+
+    Kedro checks that every ``{...}`` of a string holding a ``}`` is one of the
+    pattern's placeholders, then fills the string in with ``str.format_map``;
+    strings without a ``}`` are left as written.
+    """
+    placeholders = set(_PLACEHOLDER.findall(pattern))
+    if _fits_pattern(value, placeholders):
+        return None
+    unknown = {
+        token
+        for token in _PLACEHOLDER.findall(value)
+        if _FIELD.fullmatch(token) and token not in placeholders
+    }
+    if unknown:
+        return (
+            f"placeholders {sorted(unknown)} are not in the pattern '{pattern}'; "
+            "use only the pattern's own placeholders"
+        )
+    literal = (
+        "Kedro reads every '{...}' in a factory pattern's entry as a "
+        "placeholder, so a literal '{' cannot be followed by a '}' there; define "
+        "the entry without a pattern (one entry per dataset name), or leave the "
+        "brace out"
+    )
+    try:
+        _fields(value)
+    except ValueError as exc:
+        escaped = _escaped(value, placeholders)
+        if _fits_pattern(escaped, placeholders):
+            return (
+                f"{value!r} has an unmatched brace ({exc}): Kedro fills in the "
+                "strings of a factory pattern's entry with str.format, where a "
+                f"literal brace is doubled; write {escaped!r}"
+            )
+        return f"{value!r} has an unmatched brace ({exc}); {literal}"
+    return f"{value!r}: {literal}"
+
+
+def _pattern_problems(entry: str, block: Any) -> list[ConfigProblem]:
+    """Find the strings of a pattern's block that Kedro cannot fill in."""
+    if not CatalogConfigResolver.is_pattern(entry):
+        return []
+    if isinstance(block, dict):
+        block = {k: v for k, v in block.items() if not str(k).startswith("_")}
+    problems = []
+    for path, value in _strings(block, AIM_KEY):
+        message = _pattern_string_problem(entry, value)
+        if message is not None:
+            problems.append(ConfigProblem("", entry, path, message))
+    return problems
+
+
+def _dataset_type_problems(entry: str, config: dict[str, Any]) -> list[ConfigProblem]:
+    """Check that an entry with a block names the class of its own dataset.
+
+    Only its presence and shape are checked; Kedro loads the class.
+    """
+    example = "for example json.JSONDataset"
+    if "type" not in config:
+        message = (
+            "'type' is missing from the entry; set it to the class of the dataset "
+            f"that the aim: block tracks, {example}"
+        )
+    else:
+        dataset_type = config["type"]
+        if isinstance(dataset_type, type) or (
+            isinstance(dataset_type, str) and dataset_type.strip()
+        ):
+            return []
+        got = kind_of(dataset_type)
+        if isinstance(dataset_type, str):
+            got = "an empty string" if not dataset_type else "a blank string"
+        message = f"must be the class path of a dataset, {example}; got {got}"
+    return [ConfigProblem("", entry, "type", message)]
 
 
 def default_name(entry: str, block: Any) -> str:
@@ -307,29 +480,19 @@ def rewrite_catalog(
             rewritten[entry] = rest
             continue
 
+        block: AimBlockModel | None = None
+        block_problems: tuple[ConfigProblem, ...] = ()
         try:
             block = parse_block(raw_block, entry=entry)
         except AimConfigError as exc:
-            problems.extend(exc.problems)
-            continue
-
-        unknown = (
-            _unknown_placeholders(entry, raw_block)
-            if CatalogConfigResolver.is_pattern(entry)
-            else set()
-        )
-        if unknown:
-            problems.append(
-                ConfigProblem(
-                    "",
-                    entry,
-                    AIM_KEY,
-                    f"placeholders {sorted(unknown)} are not in the pattern "
-                    f"'{entry}'; use only the pattern's own placeholders (Kedro "
-                    "reads every {...} of a pattern's entry as a placeholder, so "
-                    "a literal brace cannot be written there)",
-                )
-            )
+            block_problems = exc.problems
+        found = [
+            *_dataset_type_problems(entry, rest),
+            *block_problems,
+            *_pattern_problems(entry, raw_block),
+        ]
+        if found or block is None:
+            problems.extend(found)
             continue
 
         if not block.enabled:

@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -22,11 +23,15 @@ from kedro_aim_cfg import AimConfigError, AimTrackingError
 TYPES = "image, figure, text, audio, distribution, metric, metrics"
 BLOCK_KEYS = "allowed: type, save_args, name, context, enabled"
 SETTINGS_KEYS = "allowed: enabled, repository, experiment, run_name, description"
-SCALAR = "must be a plain scalar (str, int, float or bool), got a"
+SCALAR_ = "must be a plain scalar (str, int, float or bool), got"
+SCALAR = f"{SCALAR_} a"
+KEYS = "keys must be strings, got"
 IMAGE_FORMATS = "'png', 'jpeg', 'gif', 'bmp', 'tiff' or 'webp'"
 MAPPING = "must be a mapping of keys (type, name, ...), got a"
 REPOSITORY = "is not a repository address; use a local folder or aim://HOST:PORT"
+BLANK = "must not be empty or blank; leave it out to"
 CATALOG_FILE = "conf/base/catalog.yml"
+DATASET_CLASS = "must be the class path of a dataset, for example json.JSONDataset"
 AIM_FILE = "conf/base/aim.yml"
 
 # The block of entry 'bad', and the key path of its one problem with the part
@@ -35,11 +40,13 @@ BLOCK_CASES = [
     ("{name: x}", "aim.type", f"is missing; set it to one of: {TYPES}"),
     ("{}", "aim.type", f"is missing; set it to one of: {TYPES}"),
     ("{type: figur}", "aim.type", f"'figur' is not an artifact type; allowed: {TYPES}"),
-    ("{type: 3}", "aim.type", f"'3' is not an artifact type; allowed: {TYPES}"),
-    ("{type: null}", "aim.type", f"is not an artifact type; allowed: {TYPES}"),
+    ("{type: 3}", "aim.type", f"3 is not an artifact type; allowed: {TYPES}"),
+    ("{type: null}", "aim.type", f"null is not an artifact type; allowed: {TYPES}"),
+    ("{type: [metric]}", "aim.type", f"artifact type, got a list; allowed: {TYPES}"),
+    ("{type: {a: 1}}", "aim.type", f"artifact type, got a mapping; allowed: {TYPES}"),
     ("[metric]", "aim", f"{MAPPING} list"),
-    ("metric", "aim", f"{MAPPING} str"),
-    ("5", "aim", MAPPING),
+    ("metric", "aim", f"{MAPPING} string"),
+    ("5", "aim", f"{MAPPING}n integer"),
     ("true", "aim", f"{MAPPING} bool"),
     ("{type: metric, colour: red}", "aim.colour", f"unknown key; {BLOCK_KEYS}"),
     ("{type: metric, step: 3}", "aim.step", f"unknown key; {BLOCK_KEYS}"),
@@ -48,11 +55,17 @@ BLOCK_CASES = [
     ("{type: metric, name: '  '}", "aim.name", "(got '  ')"),
     ("{type: metric, name: 5}", "aim.name", "valid string (got 5)"),
     ("{type: metric, name: [a]}", "aim.name", "valid string (got ['a'])"),
-    ("{type: metric, context: [a, b]}", "aim.context", "valid dictionary"),
-    ("{type: metric, context: subset}", "aim.context", "valid dictionary"),
+    ("{type: metric, context: [a, b]}", "aim.context", "must be a mapping, got a list"),
+    ("{type: metric, context: subset}", "aim.context", "mapping, got a string"),
+    ("{type: metric, context: {1: a}}", "aim.context", f"{KEYS} an integer key 1"),
+    ("{type: metric, context: {true: a}}", "aim.context", f"{KEYS} a boolean key true"),
     ("{type: metric, context: {split: [a]}}", "aim.context.split", f"{SCALAR} list"),
-    ("{type: metric, context: {split: {a: 1}}}", "aim.context.split", f"{SCALAR} dict"),
-    ("{type: metric, context: {split: null}}", "aim.context.split", SCALAR),
+    (
+        "{type: metric, context: {split: {a: 1}}}",
+        "aim.context.split",
+        f"{SCALAR} mapping",
+    ),
+    ("{type: metric, context: {split: null}}", "aim.context.split", f"{SCALAR_} null"),
     (
         "{type: metric, context: {key: a}}",
         "aim.context",
@@ -145,7 +158,13 @@ BLOCK_CASES = [
         "aim.save_args.caption",
         "unknown key; allowed: bin_count",
     ),
-    ("{type: image, save_args: [1]}", "aim.save_args", "valid dictionary"),
+    (
+        "{type: image, save_args: [1]}",
+        "aim.save_args",
+        "must be a mapping of keys (caption, format, quality, optimize), got a list",
+    ),
+    ("{type: image, save_args: 5}", "aim.save_args", "quality, optimize), got an int"),
+    ("{type: text, save_args: 5}", "aim.save_args", "a mapping, got an integer"),
     (
         "{type: audio, save_args: {rate: -8000}}",
         "aim.save_args.rate",
@@ -166,7 +185,8 @@ SETTINGS_CASES = [
         "repository",
         f"'http://localhost:43800' {REPOSITORY}",
     ),
-    ("repository: ''", "repository", "at least 1 character (got '')"),
+    ("repository: ''", "repository", f"{BLANK} use .aim in the project (got '')"),
+    ("repository: '  '", "repository", f"{BLANK} use .aim in the project"),
     ("tags: vision", "tags", "valid list (got 'vision')"),
     ("tags: [1, a]", "tags.0", "valid string (got 1)"),
     ("tracking_errors: ignore", "tracking_errors", "'warn' or 'raise' (got 'ignore')"),
@@ -177,7 +197,10 @@ SETTINGS_CASES = [
         "system_tracking_interval",
         "greater than 0 (got -1)",
     ),
-    ("experiment: ''", "experiment", "at least 1 character (got '')"),
+    ("experiment: ''", "experiment", f"{BLANK} use the package name (got '')"),
+    ("experiment: '  '", "experiment", f"{BLANK} use the package name (got '  ')"),
+    ("run_name: ''", "run_name", f"{BLANK} let Aim name the run (got '')"),
+    ("run_name: ' '", "run_name", f"{BLANK} let Aim name the run (got ' ')"),
     ("run_input: 'my run'", "run_input", "(got 'my run')"),
     ("run_input: '{x}'", "run_input", "(got '{x}')"),
     ("disabled_pipelines: __default__", "disabled_pipelines", "valid list"),
@@ -185,7 +208,13 @@ SETTINGS_CASES = [
     ("log_system_params: 2", "log_system_params", "valid boolean (got 2)"),
     ("run_name: [a]", "run_name", "valid string (got ['a'])"),
     ("description: {a: 1}", "description", "valid string (got {'a': 1})"),
-    ("run_hash: abc", "run_hash", "(got 'abc')"),
+    (
+        "run_hash: abc",
+        "run_hash",
+        "must be a run hash: 24 lower-case hexadecimal characters, as `kedro aim "
+        "runs` shows (got 'abc')",
+    ),
+    ("[enabled]", "<root>", "must be a mapping of keys (enabled, repository, ...)"),
     (
         "when_unavailable: sometimes",
         "when_unavailable",
@@ -253,6 +282,18 @@ def _problem(file: str, entry: str, path: str, part: str) -> str:
     return re.escape(f"{file}: {where}{path}: ") + ".*" + re.escape(part)
 
 
+def _sources(project: KedroProject, error: AimConfigError) -> list[str]:
+    """The source of each problem, with its files relative to the project."""
+    root = project.path.resolve()
+    return [
+        ", ".join(
+            Path(file).resolve().relative_to(root).as_posix()
+            for file in problem.source.split(", ")
+        )
+        for problem in error.problems
+    ]
+
+
 def _assert_nothing_created(project: KedroProject) -> None:
     assert not (project.path / ".aim").exists()
     assert not (project.path / "data").exists()
@@ -314,7 +355,7 @@ class TestBadBlocks:
               aim:
                 type: image
                 colour: red
-                context: {split: [a]}
+                context: {split: [a], key: x}
                 save_args: {quality: 0, format: svg}
             second:
               type: json.JSONDataset
@@ -347,7 +388,13 @@ class TestBadBlocks:
                     CATALOG_FILE,
                     "first",
                     "aim.context.split",
-                    f"{SCALAR} list (got ['a'])",
+                    f"{SCALAR} list",
+                ),
+                _problem(
+                    CATALOG_FILE,
+                    "first",
+                    "aim.context",
+                    "'key' is reserved for the keys of a dict of objects",
                 ),
                 _problem(
                     CATALOG_FILE,
@@ -361,6 +408,39 @@ class TestBadBlocks:
                     "aim.type",
                     f"'metrc' is not an artifact type; allowed: {TYPES}",
                 ),
+            ],
+        )
+
+    @pytest.mark.parametrize(
+        ("dataset_type", "part"),
+        [
+            ("", "'type' is missing from the entry; set it to the class of the"),
+            ("type: [json.JSONDataset]", f"{DATASET_CLASS}; got a list"),
+            ("type: {a: 1}", f"{DATASET_CLASS}; got a mapping"),
+            ("type: 5", f"{DATASET_CLASS}; got an integer"),
+            ("type: null", f"{DATASET_CLASS}; got null"),
+            ("type: ''", f"{DATASET_CLASS}; got an empty string"),
+        ],
+        ids=["missing", "list", "mapping", "integer", "null", "empty"],
+    )
+    def test_the_wrapped_dataset_needs_a_type(
+        self, make_project, dataset_type: str, part: str
+    ):
+        project = make_project()
+        project.write_catalog(
+            f"""
+            bad:
+              {dataset_type}
+              filepath: data/bad.json
+              aim: {{type: metric, step: 1}}
+            """
+        )
+        project.write_pipeline([("make_metric", "params:seed", "bad")])
+        _run_fails(
+            project,
+            [
+                _problem(CATALOG_FILE, "bad", "type", part),
+                _problem(CATALOG_FILE, "bad", "aim.step", "unknown key"),
             ],
         )
 
@@ -381,10 +461,82 @@ class TestBadBlocks:
                 _problem(
                     CATALOG_FILE,
                     "{split}.roc",
-                    "aim",
+                    "aim.context.model",
                     "placeholders ['{model}'] are not in the pattern '{split}.roc'; "
                     "use only the pattern's own placeholders",
                 )
+            ],
+        )
+
+    @pytest.mark.parametrize(
+        ("block", "path", "part"),
+        [
+            (
+                '{type: text, name: "report }"}',
+                "aim.name",
+                "'report }' has an unmatched brace (Single '}' encountered in format "
+                "string): Kedro fills in the strings of a factory pattern's entry "
+                "with str.format, where a literal brace is doubled; write 'report }}'",
+            ),
+            (
+                '{type: text, context: {note: "{split} {"}}',
+                "aim.context.note",
+                "'{split} {' has an unmatched brace (Single '{' encountered in format "
+                "string): Kedro fills in the strings of a factory pattern's entry "
+                "with str.format, where a literal brace is doubled; write "
+                "'{split} {{'",
+            ),
+            (
+                '{type: text, name: "{{x}}"}',
+                "aim.name",
+                "'{{x}}': Kedro reads every '{...}' in a factory pattern's entry as a "
+                "placeholder, so a literal '{' cannot be followed by a '}' there; "
+                "define the entry without a pattern (one entry per dataset name), "
+                "or leave the brace out",
+            ),
+            (
+                '{type: text, context: {run: "{run}"}}',
+                "aim.context.run",
+                "placeholders ['{run}'] are not in the pattern '{split}.report'",
+            ),
+        ],
+        ids=["single }", "single {", "literal pair", "unknown placeholder"],
+    )
+    def test_a_pattern_string_kedro_cannot_fill_in(
+        self, make_project, block: str, path: str, part: str
+    ):
+        project = make_project()
+        project.write_catalog(
+            f"""
+            "{{split}}.report":
+              type: text.TextDataset
+              filepath: data/{{split}}_report.txt
+              aim: {block}
+            """
+        )
+        project.write_pipeline([("make_text", "params:seed", "train.report")])
+        _run_fails(project, [_problem(CATALOG_FILE, "{split}.report", path, part)])
+
+    def test_pattern_and_block_problems_together(self, make_project):
+        project = make_project()
+        project.write_catalog(
+            """
+            "{split}.report":
+              type: text.TextDataset
+              filepath: data/{split}_report.txt
+              aim: {type: text, name: "report }", step: 1}
+            """
+        )
+        project.write_pipeline([("make_text", "params:seed", "train.report")])
+        _run_fails(
+            project,
+            [
+                _problem(
+                    CATALOG_FILE, "{split}.report", "aim.step", "unknown key; allowed"
+                ),
+                _problem(
+                    CATALOG_FILE, "{split}.report", "aim.name", "write 'report }}'"
+                ),
             ],
         )
 
@@ -447,6 +599,35 @@ class TestBadBlocks:
         # Both files define the entry, and both are named.
         assert error.problems[0].source.count("catalog.yml") == 2
 
+    def test_a_problem_in_a_catalog_subfolder_names_its_file(self, make_project):
+        project = _bad_entry_project(make_project, "{type: metric}")
+        project.write_catalog("{}\n")
+        bad = """
+            good:
+              type: json.JSONDataset
+              filepath: data/good.json
+              aim: {type: metric}
+            bad:
+              type: json.JSONDataset
+              filepath: data/bad.json
+              aim: {type: metric, step: 1}
+            """
+        project.write_conf("catalog/models.yml", bad)
+        # Kedro reads no hidden folder, so neither is it named.
+        project.write_conf(".drafts/catalog.yml", bad, env="local")
+        error = _run_fails(
+            project,
+            [
+                _problem(
+                    "conf/base/catalog/models.yml",
+                    "bad",
+                    "aim.step",
+                    f"unknown key; {BLOCK_KEYS}",
+                )
+            ],
+        )
+        assert _sources(project, error) == ["conf/base/catalog/models.yml"]
+
 
 class TestBadSettings:
     @pytest.mark.parametrize(
@@ -477,6 +658,41 @@ class TestBadSettings:
                 _problem(AIM_FILE, "", "colour", f"unknown key; {SETTINGS_KEYS}"),
             ],
         )
+
+    def test_a_problem_in_an_aim_subfolder_names_its_file(self, make_project):
+        project = _bad_entry_project(make_project, "{type: metric}")
+        project.write_aim("experiment: nightly\n")
+        project.write_conf("aim/extra.yml", "run_name: first\ncolour: red\n")
+        error = _run_fails(
+            project,
+            [
+                _problem(
+                    "conf/base/aim/extra.yml",
+                    "",
+                    "colour",
+                    f"unknown key; {SETTINGS_KEYS}",
+                )
+            ],
+        )
+        assert _sources(project, error) == ["conf/base/aim/extra.yml"]
+
+    def test_each_problem_names_the_files_holding_its_key(self, make_project):
+        project = _bad_entry_project(make_project, "{type: metric}")
+        project.write_aim("experimnet: nightly\ntags: [a]\n")
+        project.write_aim("tags: x\n", env="local")
+        error = _run_fails(
+            project,
+            [
+                _problem(AIM_FILE, "", "experimnet", f"unknown key; {SETTINGS_KEYS}"),
+                _problem("conf/local/aim.yml", "", "tags", "valid list"),
+            ],
+        )
+        assert sorted(
+            zip((p.path for p in error.problems), _sources(project, error), strict=True)
+        ) == [
+            ("experimnet", AIM_FILE),
+            ("tags", "conf/base/aim.yml, conf/local/aim.yml"),
+        ]
 
     def test_with_bad_blocks_too_the_run_reports_both(self, make_project):
         project = _bad_entry_project(make_project, "{type: metrc}")
@@ -661,3 +877,24 @@ class TestAimCheck:
                 assert len([p for p in problems if re.search(problem, p)]) == 1
         assert not (project.path / ".aim").exists()
         assert not (project.path / "data").exists()
+
+    def test_a_brace_kedro_cannot_fill_in_fails_the_check(self, make_project):
+        project = make_project()
+        project.write_catalog(
+            """
+            "{split}.report":
+              type: text.TextDataset
+              filepath: data/{split}_report.txt
+              aim: {type: text, name: "report }"}
+            """
+        )
+        project.write_pipeline([("make_text", "params:seed", "train.report")])
+
+        result = project.kedro("aim", "check", check=False)
+
+        assert result.returncode == 1
+        assert "OK:" not in result.stdout
+        assert re.search(
+            _problem(CATALOG_FILE, "{split}.report", "aim.name", "write 'report }}'"),
+            result.stderr,
+        )

@@ -338,10 +338,34 @@ class TestFactoryPatterns:
 
         with pytest.raises(
             AimConfigError,
-            match=r"entry '\{split\}\.roc', aim: placeholders \['\{fold\}'\] are not "
-            r"in the pattern '\{split\}\.roc'",
+            match=r"entry '\{split\}\.roc', aim\.(context\.split|name): placeholders "
+            r"\['\{fold\}'\] are not in the pattern '\{split\}\.roc'",
         ):
             conf.aim()["catalog"]
+
+    def test_doubled_and_lone_braces_are_literal(self, conf: Conf) -> None:
+        conf.write(
+            "catalog.yml",
+            {
+                "{split}.report": {
+                    "type": "text.TextDataset",
+                    "filepath": "data/{split}.txt",
+                    "aim": {
+                        "type": "text",
+                        "name": "{split} }}",
+                        "context": {"open": "{split} {{", "as_written": "a {"},
+                    },
+                }
+            },
+        )
+
+        dataset = DataCatalog.from_config(conf.aim()["catalog"]).get("train.report")
+
+        assert dataset.tracked_name == "train }"
+        assert dataset._describe()["aim"]["context"] == {
+            "open": "train {",
+            "as_written": "a {",
+        }
 
     def test_braces_in_a_plain_entry_are_literal(self, conf: Conf) -> None:
         # Kedro resolves placeholders only in factory patterns.
@@ -475,3 +499,101 @@ class TestRunInput:
             AimConfigError, match=r"entry 'aim_run', .*this name is the run input"
         ):
             conf.aim()["catalog"]
+
+
+class TestErrorSources:
+    """Problems name the files Kedro read them from, and only those."""
+
+    @pytest.mark.parametrize(
+        ("ignore_hidden", "expected"),
+        [
+            (True, ["base/catalog/models.yml"]),
+            (False, ["base/catalog/models.yml", "local/.drafts/catalog.yml"]),
+        ],
+    )
+    def test_catalog_files_in_subfolders(
+        self, conf: Conf, ignore_hidden: bool, expected: list[str]
+    ) -> None:
+        conf.write("catalog/models.yml", {"scores": metric_entry(step=1)})
+        conf.write("catalog/other.yml", {"other": metric_entry()})
+        conf.write(".drafts/catalog.yml", {"scores": metric_entry(step=2)}, "local")
+
+        with pytest.raises(AimConfigError, match=r"aim\.step: unknown key") as info:
+            conf.aim(ignore_hidden=ignore_hidden)["catalog"]
+
+        (problem,) = info.value.problems
+        assert problem.source == ", ".join(str(conf.root / f) for f in expected)
+
+    def test_json_catalog_file(self, conf: Conf) -> None:
+        conf.write("catalog.json", '{"scores": {"type": "x", "aim": {"type": "v"}}}')
+
+        with pytest.raises(AimConfigError) as info:
+            conf.aim()["catalog"]
+
+        assert info.value.problems[0].source == str(conf.root / "base/catalog.json")
+
+    def test_aim_problems_name_the_files_holding_their_key(self, conf: Conf) -> None:
+        conf.write("aim.yml", {"experiment": "x", "tags": "a"})
+        conf.write("aim/extra.yml", {"colour": "red"})
+        conf.write("aim.yml", {"run_name": 5, "tags": "b"}, env="local")
+        files = ("base/aim.yml", "base/aim/extra.yml", "local/aim.yml")
+        base, extra, local = (str(conf.root / file) for file in files)
+
+        with pytest.raises(AimConfigError, match=r"\(3 problems\)") as info:
+            conf.aim().aim_settings()
+
+        assert sorted((p.path, p.source) for p in info.value.problems) == [
+            ("colour", extra),
+            ("run_name", local),
+            ("tags", f"{base}, {local}"),
+        ]
+
+    def test_aim_file_not_a_mapping_is_named(self, conf: Conf) -> None:
+        conf.write("aim.yml", {"experiment": "x"})
+        conf.write("aim.yml", "[a, b]\n", env="local")
+
+        with pytest.raises(AimConfigError) as info:
+            conf.aim().aim_settings()
+
+        (problem,) = info.value.problems
+        assert (problem.source, problem.path, problem.message) == (
+            str(conf.root / "local/aim.yml"),
+            "<root>",
+            "must be a mapping of keys (enabled, repository, ...), got a list",
+        )
+
+    def test_aim_file_kedro_cannot_resolve_names_every_file(self, conf: Conf) -> None:
+        conf.write("aim.yml", {"experiment": "${missing}"})
+        conf.write("aim.yml", {"tags": ["a"]}, env="local")
+
+        with pytest.raises(AimConfigError) as info:
+            conf.aim().aim_settings()
+
+        (problem,) = info.value.problems
+        assert (problem.source, problem.path, problem.message) == (
+            f"{conf.root / 'base/aim.yml'}, {conf.root / 'local/aim.yml'}",
+            "<root>",
+            "cannot be read: Interpolation key 'missing' not found",
+        )
+
+
+class TestWrappedDatasetType:
+    def test_a_class_object_is_accepted(self) -> None:
+        from kedro_datasets.json import JSONDataset
+
+        catalog = {"accuracy": {**metric_entry(), "type": JSONDataset}}
+
+        wrapper = rewrite_catalog(catalog)["accuracy"]
+
+        assert wrapper["type"] == DATASET_TYPE
+        assert wrapper["dataset"]["type"] is JSONDataset
+
+    @pytest.mark.parametrize("dataset_type", ["  ", ["json.JSONDataset"], 1.5, True])
+    def test_a_blank_or_non_string_type_is_a_problem(self, dataset_type: Any) -> None:
+        catalog = {"accuracy": {**metric_entry(), "type": dataset_type}}
+
+        with pytest.raises(
+            AimConfigError,
+            match=r"entry 'accuracy', type: must be the class path of a dataset",
+        ):
+            rewrite_catalog(catalog)

@@ -6,11 +6,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 from kedro.config import BadConfigException
 
 from kedro_aim_cfg import AimConfigError, AimConfigLoader, AimSettings
+from kedro_aim_cfg.loader import rewrite_catalog
 from kedro_aim_cfg.models import (
     ARTIFACT_TYPES,
     BLOCK_MODELS,
@@ -18,6 +20,7 @@ from kedro_aim_cfg.models import (
     DistributionSaveArgs,
     ImageSaveArgs,
     NoSaveArgs,
+    block_json_schema,
     parse_block,
     parse_settings,
 )
@@ -41,17 +44,25 @@ INVALID_BLOCKS: dict[str, tuple[Any, str]] = {
         rf"aim\.type: is missing; set it to one of: {TYPES}",
     ),
     "empty block": ({}, r"aim\.type: is missing; set it to one of: image, "),
+    "type a list": (
+        {"type": ["metric"]},
+        rf"aim\.type: must be one artifact type, got a list; allowed: {TYPES}$",
+    ),
+    "type a mapping": (
+        {"type": {"a": 1}},
+        rf"aim\.type: must be one artifact type, got a mapping; allowed: {TYPES}$",
+    ),
     "block is a list": (
         ["image"],
         r"aim: must be a mapping of keys \(type, name, \.\.\.\), got a list",
     ),
     "block is a string": (
         "image",
-        r"aim: must be a mapping of keys \(type, name, \.\.\.\), got a str",
+        r"aim: must be a mapping of keys \(type, name, \.\.\.\), got a string$",
     ),
     "block is an int": (
         3,
-        r"aim: must be a mapping of keys \(type, name, \.\.\.\), got an int",
+        r"aim: must be a mapping of keys \(type, name, \.\.\.\), got an integer$",
     ),
     "unknown key at top": (
         {"type": "image", "colour": "red"},
@@ -88,7 +99,17 @@ INVALID_BLOCKS: dict[str, tuple[Any, str]] = {
     ),
     "save_args not a mapping": (
         {"type": "text", "save_args": "x"},
-        r"aim\.save_args: Input should be a valid dictionary",
+        r"aim\.save_args: must be a mapping, got a string$",
+    ),
+    "image save_args not a mapping": (
+        {"type": "image", "save_args": 5},
+        r"aim\.save_args: must be a mapping of keys \(caption, format, quality, "
+        r"optimize\), got an integer$",
+    ),
+    "audio save_args null": (
+        {"type": "audio", "save_args": None},
+        r"aim\.save_args: must be a mapping of keys \(caption, format, rate\), "
+        r"got null$",
     ),
     "caption not a string": (
         {"type": "image", "save_args": {"caption": 3}},
@@ -100,7 +121,7 @@ INVALID_BLOCKS: dict[str, tuple[Any, str]] = {
     ),
     "quality a bool": (
         {"type": "image", "save_args": {"quality": True}},
-        r"aim\.save_args\.quality: Input should be a valid integer \(got True\)",
+        r"aim\.save_args\.quality: Input should be a valid integer \(got true\)$",
     ),
     "quality 0": (
         {"type": "image", "save_args": {"quality": 0}},
@@ -150,21 +171,30 @@ INVALID_BLOCKS: dict[str, tuple[Any, str]] = {
     ),
     "context a list value": (
         {"type": "text", "context": {"subset": ["a", "b"]}},
-        r"aim\.context\.subset: .*must be a plain scalar "
-        r"\(str, int, float or bool\), got a list",
+        r"aim\.context\.subset: must be a plain scalar "
+        r"\(str, int, float or bool\), got a list$",
     ),
     "context a dict value": (
         {"type": "text", "context": {"subset": {"a": 1}}},
-        r"aim\.context\.subset: .*must be a plain scalar "
-        r"\(str, int, float or bool\), got a dict",
+        r"aim\.context\.subset: must be a plain scalar "
+        r"\(str, int, float or bool\), got a mapping$",
     ),
     "context a null value": (
         {"type": "text", "context": {"subset": None}},
-        r"aim\.context\.subset: .*must be a plain scalar",
+        r"aim\.context\.subset: must be a plain scalar "
+        r"\(str, int, float or bool\), got null$",
     ),
     "context not a mapping": (
         {"type": "text", "context": "test"},
-        r"aim\.context: Input should be a valid dictionary \(got 'test'\)",
+        r"aim\.context: must be a mapping, got a string$",
+    ),
+    "context key a number": (
+        {"type": "text", "context": {1: "a"}},
+        r"aim\.context: keys must be strings, got an integer key 1; quote it$",
+    ),
+    "context key a boolean": (
+        {"type": "text", "context": {True: "a"}},
+        r"aim\.context: keys must be strings, got a boolean key true; quote it$",
     ),
     "context key 'key' reserved": (
         {"type": "image", "context": {"key": "a"}},
@@ -224,6 +254,25 @@ class TestParseBlock:
             "aim.context.subset",
             "aim.save_args.format",
             "aim.save_args.quality",
+        ]
+
+    def test_a_reserved_context_key_is_listed_with_bad_values(self) -> None:
+        block = {"type": "text", "context": {"subset": ["a", "b"], "key": "x", 3: 1}}
+
+        with pytest.raises(AimConfigError, match=r"\(3 problems\)") as info:
+            parse_block(block, entry="scores")
+
+        assert sorted((p.path, p.message) for p in info.value.problems) == [
+            (
+                "aim.context",
+                "'key' is reserved for the keys of a dict of objects; "
+                "use another context key",
+            ),
+            ("aim.context", "keys must be strings, got an integer key 3; quote it"),
+            (
+                "aim.context.subset",
+                "must be a plain scalar (str, int, float or bool), got a list",
+            ),
         ]
 
     def test_error_is_a_kedro_config_error(self) -> None:
@@ -326,7 +375,12 @@ INVALID_SETTINGS: dict[str, tuple[Any, str]] = {
     ),
     "empty repository": (
         {"repository": ""},
-        r"repository: String should have at least 1 character",
+        r"repository: must not be empty or blank; leave it out to use \.aim in the "
+        r"project \(got ''\)$",
+    ),
+    "blank repository": (
+        {"repository": "  "},
+        r"repository: must not be empty or blank; leave it out to use \.aim",
     ),
     "tags not a list": ({"tags": "nightly"}, r"tags: Input should be a valid list"),
     "tag not a string": (
@@ -343,7 +397,21 @@ INVALID_SETTINGS: dict[str, tuple[Any, str]] = {
     ),
     "empty experiment": (
         {"experiment": ""},
-        r"experiment: String should have at least 1 character",
+        r"experiment: must not be empty or blank; leave it out to use the package "
+        r"name \(got ''\)$",
+    ),
+    "blank experiment": (
+        {"experiment": " \t"},
+        r"experiment: must not be empty or blank; leave it out to use the package",
+    ),
+    "empty run_name": (
+        {"run_name": ""},
+        r"run_name: must not be empty or blank; leave it out to let Aim name the "
+        r"run \(got ''\)$",
+    ),
+    "blank run_name": (
+        {"run_name": "   "},
+        r"run_name: must not be empty or blank; leave it out to let Aim name",
     ),
     "disabled_pipelines not a list": (
         {"disabled_pipelines": "training"},
@@ -351,7 +419,31 @@ INVALID_SETTINGS: dict[str, tuple[Any, str]] = {
     ),
     "settings not a mapping": (
         ["enabled"],
-        r"<root>: Input should be a valid dictionary",
+        r"<root>: must be a mapping of keys \(enabled, repository, \.\.\.\), "
+        r"got a list$",
+    ),
+    "settings an empty list": (
+        [],
+        r"<root>: must be a mapping of keys \(enabled, repository, \.\.\.\), "
+        r"got a list$",
+    ),
+    "settings a string": (
+        "enabled",
+        r"<root>: must be a mapping of keys \(enabled, repository, \.\.\.\), "
+        r"got a string$",
+    ),
+    "run_hash too short": (
+        {"run_hash": "abc"},
+        r"run_hash: must be a run hash: 24 lower-case hexadecimal characters, as "
+        r"`kedro aim runs` shows \(got 'abc'\)$",
+    ),
+    "run_hash in capitals": (
+        {"run_hash": "0123456789ABCDEF01234567"},
+        r"run_hash: must be a run hash: 24 lower-case hexadecimal characters",
+    ),
+    "tag null": (
+        {"tags": [None]},
+        r"tags\.0: Input should be a valid string \(got null\)$",
     ),
 }
 
@@ -542,3 +634,152 @@ class TestCatalogErrors:
 
         with pytest.raises(AimConfigError, match=r"aim\.yml: tags: Input should be"):
             self.load(conf)
+
+
+# Values of an entry's aim: key, and whether the loader accepts them.
+BLOCK_EXAMPLES: list[tuple[Any, bool]] = [
+    ({"type": "metric"}, True),
+    (None, True),
+    ({"type": "image", "save_args": {"format": "jpg"}}, True),
+    ({"type": "image", "save_args": {"format": "JPG"}}, True),
+    ({"type": "image", "save_args": {"format": "Png", "quality": 1}}, True),
+    ({"type": "image", "save_args": {"format": "TIFF", "optimize": True}}, True),
+    ({"type": "audio", "save_args": {"format": "WAV", "rate": 8000}}, True),
+    ({"type": "audio", "save_args": {"format": "Flac"}}, True),
+    ({"type": "metric", "_note": "x", "_anchor": {"a": 1}}, True),
+    ({"type": "metric", "context": {"subset": "a", "fold": 1, "r": 0.5}}, True),
+    ({"type": "metric", "context": {"best": False}, "enabled": False}, True),
+    ({"type": "distribution", "save_args": {"bin_count": 512}}, True),
+    ({"type": "text", "name": "report"}, True),
+    ({"type": "metric", "context": {"key": 1}}, False),
+    ({"type": "metric", "context": {"key": "a", "subset": "b"}}, False),
+    ({"type": "metric", "context": {"a": None}}, False),
+    ({"type": "metric", "context": {"a": [1]}}, False),
+    ({"type": "metric", "context": ["a"]}, False),
+    ({"type": "image", "save_args": {"format": "svg"}}, False),
+    ({"type": "image", "save_args": {"format": "jpgx"}}, False),
+    ({"type": "image", "save_args": {"format": "png\n"}}, False),
+    ({"type": "image", "save_args": {"format": 5}}, False),
+    ({"type": "audio", "save_args": {"format": "ogg"}}, False),
+    ({"type": "audio", "save_args": {"format": "jpg"}}, False),
+    ({"type": "image", "save_args": {"quality": True}}, False),
+    ({"type": "image", "save_args": {"quality": 0}}, False),
+    ({"type": "image", "save_args": {"_x": 1}}, False),
+    ({"type": "audio", "save_args": {"rate": 0}}, False),
+    ({"type": "figure", "save_args": {"caption": "x"}}, False),
+    ({"type": "metric", "name": ""}, False),
+    ({"type": "metric", "name": " \t"}, False),
+    ({"type": "metric", "colour": "red"}, False),
+    ({"type": "metric", "enabled": "yes"}, False),
+    ({"type": "Image"}, False),
+    ({"type": ["metric"]}, False),
+    ({}, False),
+    ([], False),
+    ("metric", False),
+]
+
+# Contents of aim.yml, and whether the models accept them.
+SETTINGS_EXAMPLES: list[tuple[Any, bool]] = [
+    (None, True),
+    ({}, True),
+    ({"_anchor": {"tags": ["x"]}, "tags": ["a"]}, True),
+    ({"repository": "runs/.aim", "experiment": "e", "run_name": "r"}, True),
+    ({"repository": "aim://localhost:53800"}, True),
+    ({"repository": "aim://10.0.0.2:1"}, True),
+    ({"repository": "aim://h:65535"}, True),
+    ({"repository": "aim://h:00080"}, True),
+    ({"run_hash": "0123456789abcdef01234567"}, True),
+    ({"connect_timeout": 5, "close_timeout": 0.5}, True),
+    ({"system_tracking_interval": None}, True),
+    ({"run_input": None}, True),
+    ({"run_input": "tracker"}, True),
+    ({"when_unavailable": "continue", "tracking_errors": "raise"}, True),
+    ({"repository": ""}, False),
+    ({"repository": "  "}, False),
+    ({"repository": "aim://h"}, False),
+    ({"repository": "aim://h:0"}, False),
+    ({"repository": "aim://h:00000"}, False),
+    ({"repository": "aim://h:65536"}, False),
+    ({"repository": "aim://h:123456"}, False),
+    ({"repository": "aim://h:80\n"}, False),
+    ({"repository": "http://h:80"}, False),
+    ({"experiment": " "}, False),
+    ({"run_name": ""}, False),
+    ({"run_hash": "abc"}, False),
+    ({"run_hash": "0123456789ABCDEF01234567"}, False),
+    ({"run_hash": "0123456789abcdef01234567\n"}, False),
+    ({"connect_timeout": "5"}, False),
+    ({"connect_timeout": True}, False),
+    ({"connect_timeout": 0}, False),
+    ({"system_tracking_interval": -1}, False),
+    ({"run_input": ""}, False),
+    ({"run_input": "my run"}, False),
+    ({"run_input": "{x}"}, False),
+    ({"run_input": "run\n"}, False),
+    ({"tags": "x"}, False),
+    ({"tags": [1]}, False),
+    ({"colour": "red"}, False),
+    ([], False),
+    (["enabled"], False),
+    ("enabled", False),
+]
+
+
+def _block_accepted(value: Any) -> bool:
+    entry = {"type": "json.JSONDataset", "filepath": "x.json", "aim": value}
+    try:
+        rewrite_catalog({"entry": entry})
+    except AimConfigError:
+        return False
+    return True
+
+
+def _settings_accepted(value: Any) -> bool:
+    try:
+        parse_settings(value)
+    except AimConfigError:
+        return False
+    return True
+
+
+class TestJsonSchemas:
+    """The JSON schemas accept exactly what the models accept."""
+
+    @pytest.fixture(scope="class")
+    def block_schema(self) -> jsonschema.Draft202012Validator:
+        schema = block_json_schema()
+        jsonschema.Draft202012Validator.check_schema(schema)
+        return jsonschema.Draft202012Validator(schema)
+
+    @pytest.fixture(scope="class")
+    def settings_schema(self) -> jsonschema.Draft202012Validator:
+        schema = AimSettings.model_json_schema()
+        jsonschema.Draft202012Validator.check_schema(schema)
+        return jsonschema.Draft202012Validator(schema)
+
+    @pytest.mark.parametrize(
+        ("block", "accepted"),
+        BLOCK_EXAMPLES,
+        ids=[f"{i:02d}-{repr(case[0])[:40]}" for i, case in enumerate(BLOCK_EXAMPLES)],
+    )
+    def test_block_schema_agrees_with_the_loader(
+        self, block_schema: jsonschema.Draft202012Validator, block: Any, accepted: bool
+    ) -> None:
+        assert _block_accepted(block) is accepted
+        assert block_schema.is_valid(block) is accepted
+
+    @pytest.mark.parametrize(
+        ("settings", "accepted"),
+        SETTINGS_EXAMPLES,
+        ids=[
+            f"{i:02d}-{repr(case[0])[:40]}" for i, case in enumerate(SETTINGS_EXAMPLES)
+        ],
+    )
+    def test_settings_schema_agrees_with_the_model(
+        self,
+        settings_schema: jsonschema.Draft202012Validator,
+        settings: Any,
+        accepted: bool,
+    ) -> None:
+        assert _settings_accepted(settings) is accepted
+        assert settings_schema.is_valid(settings) is accepted
