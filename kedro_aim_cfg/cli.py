@@ -289,7 +289,13 @@ def list_runs(repository: str, limit: int) -> list[dict[str, Any]]:
 
 @aim_commands.command(name="runs")
 @env_option
-@click.option("--limit", default=10, show_default=True, help="How many runs.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="How many runs.",
+)
 @click.pass_obj
 def runs(metadata: Any, env: str | None, limit: int) -> None:
     """List the project's recent Aim runs, newest first."""

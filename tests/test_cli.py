@@ -199,6 +199,14 @@ class TestRuns:
         assert len(limited_rows) == 1
         assert "failed" in limited_rows[0]
 
+    @pytest.mark.parametrize("limit", ["0", "-1"])
+    def test_limit_below_one_is_a_usage_error(self, project, limit):
+        result = project.kedro("aim", "runs", "--limit", limit, check=False)
+        assert result.returncode == 2
+        assert "Invalid value for '--limit'" in result.stderr
+        assert "x>=1" in result.stderr
+        assert "│" not in result.stdout
+
     def test_no_repository_yet(self, project):
         result = project.kedro("aim", "runs")
         assert "no runs" in result.stdout
