@@ -242,19 +242,26 @@ def _status(run: Any) -> str:
     return str(status)
 
 
+def _pipelines(kedro: dict[str, Any]) -> str:
+    """The pipelines a ``kedro run`` ran; ``-`` for a run opened by hand."""
+    if "pipeline_names" not in kedro:
+        # tracking_run() records no Kedro run parameters.
+        return "-"
+    return ",".join(kedro["pipeline_names"] or ["__default__"])
+
+
 def _describe_run(run: Any) -> dict[str, Any]:
     kedro = run.get("kedro") or {}
-    started = datetime.fromtimestamp(run.creation_time, tz=timezone.utc)
+    started = datetime.fromtimestamp(run.creation_time, tz=timezone.utc).astimezone()
     end = run.end_time
     duration = (end - run.creation_time) if end else None
     tracked = kedro.get("tracked") or {}
-    pipelines = kedro.get("pipeline_names") or ["__default__"]
     return {
         "hash": run.hash,
         "experiment": run.experiment,
-        "pipeline": ",".join(pipelines),
+        "pipeline": _pipelines(kedro),
         "status": _status(run),
-        "started": started.strftime("%Y-%m-%d %H:%M:%S"),
+        "started": started.isoformat(sep=" ", timespec="seconds"),
         "duration": f"{duration:.1f}s" if duration is not None else "-",
         "tracked": ", ".join(f"{n} {k}" for k, n in sorted(tracked.items())) or "-",
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -11,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime, timezone
 from pathlib import Path
 
 import jsonschema
@@ -198,6 +200,30 @@ class TestRuns:
         ]
         assert len(limited_rows) == 1
         assert "failed" in limited_rows[0]
+
+    def test_notebook_run_has_no_pipeline_and_times_carry_their_offset(
+        self, project, monkeypatch
+    ):
+        from kedro_aim_cfg import tracking_run
+
+        with tracking_run({"experiment": "notebook"}, project_path=project.path):
+            pass
+        project.run()
+
+        # UTC+05:30 without the time zone database: POSIX offsets count westwards.
+        monkeypatch.setenv("TZ", "IST-05:30")
+        result = project.kedro("aim", "runs")
+        rows = [line for line in result.stdout.splitlines() if "│" in line]
+        (notebook,) = [row for row in rows if "notebook" in row]
+        (pipeline,) = [row for row in rows if "__default__" in row]
+        cells = [cell.strip() for cell in notebook.split("│")[1:-1]]
+        assert cells[2] == "-"
+        assert cells[3] == "finished"
+
+        started = re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+05:30", pipeline)
+        assert started is not None, pipeline
+        moment = datetime.fromisoformat(started.group(0))
+        assert abs((datetime.now(timezone.utc) - moment).total_seconds()) < 600
 
     @pytest.mark.parametrize("limit", ["0", "-1"])
     def test_limit_below_one_is_a_usage_error(self, project, limit):
