@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import click
 from kedro.config import MissingConfigException
 from kedro.framework.cli.utils import env_option
 
-from kedro_aim_cfg.exceptions import AimConfigError
+from kedro_aim_cfg.exceptions import AimConfigError, AimRunError
 from kedro_aim_cfg.loader import AimConfigLoader
 from kedro_aim_cfg.models import AimSettings, block_json_schema
 from kedro_aim_cfg.run import STATUS_INTERRUPTED, STATUS_RUNNING
@@ -86,6 +87,21 @@ def _settings(loader: AimConfigLoader) -> AimSettings:
     from kedro_aim_cfg.hooks import read_settings
 
     return read_settings(loader)
+
+
+def _require_server(settings: AimSettings) -> None:
+    """Fail at once when the Aim server of a remote repository does not answer.
+
+    Aim's client would retry for half a minute before failing.
+    """
+    from kedro_aim_cfg.run import _check_server
+
+    try:
+        _check_server(
+            settings.repository, settings.connect_timeout, suggest_continue=False
+        )
+    except AimRunError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @aim_commands.command(name="check")
@@ -234,12 +250,11 @@ def ui(metadata: Any, env: str | None, host: str, port: int) -> None:
     sys.exit(subprocess.call(command))
 
 
-def _status(run: Any) -> str:
-    kedro = run.get("kedro") or {}
-    status = kedro.get("status", "unknown") if isinstance(kedro, dict) else "unknown"
-    if status == STATUS_RUNNING and not run.active:
+def _status(kedro: dict[str, Any], end_time: float | None) -> str:
+    status = str(kedro.get("status", "unknown"))
+    if status == STATUS_RUNNING and end_time:
         return STATUS_INTERRUPTED
-    return str(status)
+    return status
 
 
 def _pipelines(kedro: dict[str, Any]) -> str:
@@ -250,48 +265,99 @@ def _pipelines(kedro: dict[str, Any]) -> str:
     return ",".join(kedro["pipeline_names"] or ["__default__"])
 
 
-def _describe_run(run: Any) -> dict[str, Any]:
-    kedro = run.get("kedro") or {}
-    started = datetime.fromtimestamp(run.creation_time, tz=timezone.utc).astimezone()
-    end = run.end_time
-    duration = (end - run.creation_time) if end else None
+def _run_meta(repo: Any, run_hash: str) -> Any:
+    """The metadata a run's writer stored, read from the run's own container.
+
+    ``Repo.get_run`` reads the repository's index, which only ``aim up`` (or
+    indexing by hand) brings up to date, and which an ``aim server`` never
+    writes: read through it, a remote run does not exist.
+    """
+    # Without skip_read_optimization, Aim would open for writing, and flush, a
+    # container nobody writes, such as that of a run whose writer was killed.
+    tree = repo.request_tree(
+        "meta", run_hash, read_only=True, skip_read_optimization=True
+    )
+    return tree.subtree(("meta", "chunks", run_hash))
+
+
+def _describe_run(repo: Any, run: Any) -> dict[str, Any]:
+    meta = _run_meta(repo, run.hash)
+    kedro = meta.get(("attrs", "kedro")) or {}
+    if not isinstance(kedro, dict):
+        kedro = {}
+    created = run.creation_time
+    started = datetime.fromtimestamp(created, tz=timezone.utc).astimezone()
+    end = meta.get("end_time")
+    duration = (end - created) if end else None
     tracked = kedro.get("tracked") or {}
     return {
         "hash": run.hash,
         "experiment": run.experiment,
         "pipeline": _pipelines(kedro),
-        "status": _status(run),
+        "status": _status(kedro, end),
         "started": started.isoformat(sep=" ", timespec="seconds"),
         "duration": f"{duration:.1f}s" if duration is not None else "-",
         "tracked": ", ".join(f"{n} {k}" for k, n in sorted(tracked.items())) or "-",
     }
 
 
-def list_runs(repository: str, limit: int) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class RunListing:
+    """The newest runs of a repository, and the runs that could not be read.
+
+    Attributes:
+        rows: One mapping per run, newest first: hash, experiment, pipeline,
+            status, start, duration and the objects tracked per type.
+        total: How many runs the repository holds.
+        unreadable: Why each run that could not be read could not, by hash.
+    """
+
+    rows: list[dict[str, Any]]
+    total: int
+    unreadable: dict[str, str]
+
+
+def _reason(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def list_runs(repository: str, limit: int) -> RunListing:
     """Describe the newest runs of a repository, newest first.
+
+    Each run is read from its own container, so the repository's index, which
+    an ``aim server`` never updates, is neither needed nor changed.
 
     Args:
         repository: The folder holding ``.aim``, or an ``aim://`` address.
         limit: How many runs at most.
 
     Returns:
-        One mapping per run: hash, experiment, pipeline, status, start, duration
-        and the objects tracked per type.
+        The newest runs, and the runs that could not be read.
     """
-    from aim.sdk.index_manager import RepoIndexManager
     from aim.sdk.repo import Repo
+    from aim.sdk.run import Run
 
     repo = Repo.from_path(repository)
     hashes = repo.list_all_runs()
-    if not repo.is_remote_repo:
-        # Index every run before reading any: the first read fixes which runs
-        # the repository's reader sees.
-        manager = RepoIndexManager.get_index_manager(repo)
-        for run_hash in hashes:
-            manager.index(run_hash)
-    runs = [run for run in map(repo.get_run, hashes) if run is not None]
-    runs.sort(key=lambda run: run.creation_time, reverse=True)
-    return [_describe_run(run) for run in runs[:limit]]
+    unreadable: dict[str, str] = {}
+    started: list[tuple[float, Any]] = []
+    # Aim's own errors, local or relayed from a server, share no base class.
+    for run_hash in hashes:
+        try:
+            run = Run(run_hash, repo=repo, read_only=True)
+            started.append((run.creation_time, run))
+        except Exception as exc:
+            unreadable[run_hash] = _reason(exc)
+    started.sort(key=lambda pair: pair[0], reverse=True)
+    rows: list[dict[str, Any]] = []
+    for _, run in started:
+        if len(rows) == limit:
+            break
+        try:
+            rows.append(_describe_run(repo, run))
+        except Exception as exc:
+            unreadable[run.hash] = _reason(exc)
+    return RunListing(rows, len(hashes), unreadable)
 
 
 @aim_commands.command(name="runs")
@@ -317,11 +383,18 @@ def runs(metadata: Any, env: str | None, limit: int) -> None:
         click.echo(f"No Aim repository at {repository} yet: no runs.")
         return
 
-    rows = list_runs(repository, limit)
+    if settings.is_remote:
+        _require_server(settings)
+    listing = list_runs(repository, limit)
     table = Table(title=f"Aim runs in {repository}")
     columns = ("hash", "experiment", "pipeline", "status", "started", "duration")
     for column in (*columns, "tracked"):
         table.add_column(column)
-    for row in rows:
+    for row in listing.rows:
         table.add_row(*(str(row[column]) for column in (*columns, "tracked")))
     Console(width=200).print(table)
+    if listing.unreadable:
+        count = len(listing.unreadable)
+        click.echo(f"{count} of {listing.total} runs could not be read:", err=True)
+        for run_hash, reason in sorted(listing.unreadable.items()):
+            click.echo(f"  {run_hash}: {reason}", err=True)

@@ -225,6 +225,31 @@ class TestRuns:
         moment = datetime.fromisoformat(started.group(0))
         assert abs((datetime.now(timezone.utc) - moment).total_seconds()) < 600
 
+    def test_a_run_that_cannot_be_read_is_named_with_the_reason(self, project):
+        project.run()
+        (run,) = project.read_runs()
+        # A run's folder without its record, as while Aim is still creating it.
+        partial = "f" * 24
+        (project.path / ".aim" / "meta" / "chunks" / partial).mkdir()
+
+        result = project.kedro("aim", "runs")
+        (row,) = [line for line in result.stdout.splitlines() if run["hash"] in line]
+        assert "finished" in row
+        assert "1 of 2 runs could not be read:" in result.stderr
+        assert f"{partial}: " in result.stderr
+
+    def test_listing_writes_nothing_into_the_repository(self, project):
+        project.run()
+        aim = project.path / ".aim"
+        before = {
+            path: path.stat().st_mtime_ns for path in aim.rglob("*") if path.is_file()
+        }
+        project.kedro("aim", "runs")
+        after = {
+            path: path.stat().st_mtime_ns for path in aim.rglob("*") if path.is_file()
+        }
+        assert after == before
+
     @pytest.mark.parametrize("limit", ["0", "-1"])
     def test_limit_below_one_is_a_usage_error(self, project, limit):
         result = project.kedro("aim", "runs", "--limit", limit, check=False)
