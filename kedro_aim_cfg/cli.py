@@ -20,7 +20,10 @@ from kedro.framework.cli.utils import env_option
 from kedro_aim_cfg.exceptions import AimConfigError, AimRunError
 from kedro_aim_cfg.loader import AimConfigLoader
 from kedro_aim_cfg.models import AimSettings, block_json_schema
-from kedro_aim_cfg.run import STATUS_INTERRUPTED, STATUS_RUNNING
+from kedro_aim_cfg.run import STATUS_RUNNING
+
+STATUS_STOPPED = "stopped"
+"""Shown for a run whose process ended without recording how its pipeline ended."""
 
 SETTINGS_LINES = (
     "from kedro_aim_cfg import AimConfigLoader",
@@ -250,10 +253,47 @@ def ui(metadata: Any, env: str | None, host: str, port: int) -> None:
     sys.exit(subprocess.call(command))
 
 
-def _status(kedro: dict[str, Any], end_time: float | None) -> str:
+def _writer_gone(repo: Any, run_hash: str) -> bool:
+    """Whether the process that opened a local run ended without closing it.
+
+    While a process writes a run, Aim keeps a lock file naming the machine and
+    the process; closing the run removes it. Like Aim, which takes such a lock
+    as stale when it reopens the run, a lock whose process no longer exists on
+    this machine means the writer is gone. A lock taken on another machine, or
+    by the server of a remote repository, cannot be told from a live one.
+    """
+    if repo.is_remote_repo:
+        return False
+    from aim.sdk.lock_manager import LockingVersion, LockManager
+
+    manager = LockManager(repo.path)
+    info = manager.get_run_lock_info(run_hash)
+    if not info.locked:
+        # Aim writes the end time before it removes the lock.
+        return True
+    if info.version != LockingVersion.NEW:
+        return False
+    try:
+        return bool(
+            manager.is_stalled_lock(
+                manager.locks_path / manager.softlock_fname(run_hash)
+            )
+        )
+    except (OSError, ValueError):
+        # Removed meanwhile, or not written out yet by a process taking it.
+        return False
+
+
+def _status(kedro: dict[str, Any], end_time: float | None, writer_gone: bool) -> str:
+    """The status the run recorded, unless its process ended without recording.
+
+    A ``kedro run`` records ``running`` when it starts and its outcome when it
+    ends; a run still ``running`` after its process ended was stopped outright
+    (SIGKILL, a crash of the machine) and is shown as ``stopped``.
+    """
     status = str(kedro.get("status", "unknown"))
-    if status == STATUS_RUNNING and end_time:
-        return STATUS_INTERRUPTED
+    if status == STATUS_RUNNING and (end_time or writer_gone):
+        return STATUS_STOPPED
     return status
 
 
@@ -281,6 +321,9 @@ def _run_meta(repo: Any, run_hash: str) -> Any:
 
 
 def _describe_run(repo: Any, run: Any) -> dict[str, Any]:
+    # The lock first: a writer that closes the run in between has written the
+    # end time by the time the metadata is read.
+    writer_gone = _writer_gone(repo, run.hash)
     meta = _run_meta(repo, run.hash)
     kedro = meta.get(("attrs", "kedro")) or {}
     if not isinstance(kedro, dict):
@@ -294,7 +337,7 @@ def _describe_run(repo: Any, run: Any) -> dict[str, Any]:
         "hash": run.hash,
         "experiment": run.experiment,
         "pipeline": _pipelines(kedro),
-        "status": _status(kedro, end),
+        "status": _status(kedro, end, writer_gone),
         "started": started.isoformat(sep=" ", timespec="seconds"),
         "duration": f"{duration:.1f}s" if duration is not None else "-",
         "tracked": ", ".join(f"{n} {k}" for k, n in sorted(tracked.items())) or "-",

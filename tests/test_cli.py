@@ -225,6 +225,69 @@ class TestRuns:
         moment = datetime.fromisoformat(started.group(0))
         assert abs((datetime.now(timezone.utc) - moment).total_seconds()) < 600
 
+    def test_run_killed_outright_shows_as_stopped_once_its_process_is_gone(
+        self, project
+    ):
+        marker = project.path / "node-started"
+        with (project.src / "nodes.py").open("a") as nodes:
+            nodes.write(
+                "\n\ndef sleep_forever(seed):\n"
+                "    import pathlib, time\n"
+                f"    pathlib.Path({str(marker)!r}).touch()\n"
+                "    time.sleep(600)\n"
+            )
+        project.write_pipeline([("sleep_forever", "params:seed", "report")])
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kedro", "run"],
+            cwd=project.path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"},
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while not marker.exists() and process.poll() is None:
+                assert time.monotonic() < deadline, "the node never started"
+                time.sleep(0.2)
+            assert process.poll() is None, "kedro run ended early"
+
+            live = [
+                row
+                for row in project.kedro("aim", "runs").stdout.splitlines()
+                if "│" in row and "hash" not in row
+            ]
+            assert len(live) == 1
+            assert "running" in live[0]
+        finally:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+        assert process.returncode == -signal.SIGKILL
+
+        (run,) = project.read_runs()
+        assert run["kedro"]["status"] == "running"
+        assert run["active"] is True
+
+        result = project.kedro("aim", "runs")
+        (row,) = [line for line in result.stdout.splitlines() if run["hash"] in line]
+        cells = [cell.strip() for cell in row.split("│")[1:-1]]
+        assert cells[3] == "stopped"
+        assert cells[5] == "-"
+
+        # Closed by hand, the run keeps the status it never recorded.
+        aim = str(Path(sys.executable).parent / "aim")
+        subprocess.run(
+            [aim, "runs", "--repo", str(project.path), "close", "--yes", run["hash"]],
+            capture_output=True,
+            check=True,
+            timeout=120,
+        )
+        closed = project.kedro("aim", "runs").stdout
+        (row,) = [line for line in closed.splitlines() if run["hash"] in line]
+        cells = [cell.strip() for cell in row.split("│")[1:-1]]
+        assert cells[3] == "stopped"
+        assert cells[5].endswith("s")
+
     def test_a_run_that_cannot_be_read_is_named_with_the_reason(self, project):
         project.run()
         (run,) = project.read_runs()
