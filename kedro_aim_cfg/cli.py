@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-from kedro.config import MissingConfigException
+import yaml
+from kedro.config import BadConfigException, MissingConfigException
 from kedro.framework.cli.utils import env_option
+from omegaconf.errors import OmegaConfBaseException
 
 from kedro_aim_cfg.exceptions import AimConfigError, AimRunError
 from kedro_aim_cfg.loader import AimConfigLoader
@@ -77,13 +79,33 @@ def _require_aim_loader(loader: Any) -> AimConfigLoader:
     return loader
 
 
+CONFIG_ERRORS: tuple[type[Exception], ...] = (
+    # Kedro's own, and this plugin's AimConfigError.
+    BadConfigException,
+    MissingConfigException,
+    # Interpolations: unknown globals, runtime parameters without a default.
+    OmegaConfBaseException,
+    # Files that are not YAML.
+    yaml.YAMLError,
+    # What OmegaConfigLoader raises for duplicate keys across files.
+    ValueError,
+)
+"""What Kedro's config loader raises for a configuration it cannot load."""
+
+
+def _config_message(exc: Exception) -> str:
+    if isinstance(exc, AimConfigError):
+        return str(exc)
+    return f"Invalid configuration: {exc}"
+
+
 @contextmanager
 def _config_errors() -> Iterator[None]:
     """Report configuration errors as a clean CLI error."""
     try:
         yield
-    except (AimConfigError, MissingConfigException) as exc:
-        raise click.ClickException(str(exc)) from exc
+    except CONFIG_ERRORS as exc:
+        raise click.ClickException(_config_message(exc)) from exc
 
 
 def _settings(loader: AimConfigLoader) -> AimSettings:
@@ -124,8 +146,8 @@ def check(metadata: Any, env: str | None) -> None:
         except MissingConfigException:
             catalog = {}
         settings = _settings(loader)
-    except AimConfigError as exc:
-        click.echo(str(exc), err=True)
+    except CONFIG_ERRORS as exc:
+        click.echo(_config_message(exc), err=True)
         sys.exit(1)
 
     from kedro_aim_cfg.dataset import DATASET_TYPE

@@ -105,6 +105,54 @@ class TestCheck:
         assert "conf/base/aim.yml" in output
         assert not (project.path / ".aim").exists()
 
+    @pytest.mark.parametrize(
+        ("files", "message"),
+        [
+            (
+                {"catalog.yml": CATALOG.replace("data/metrics", "${globals:nope}")},
+                "Globals key 'nope' not found and no default value provided",
+            ),
+            (
+                {"catalog.yml": CATALOG + "broken: [unclosed\n"},
+                "Invalid YAML or JSON file",
+            ),
+            (
+                {"aim.yml": "experiment: [unclosed\n"},
+                "Invalid YAML or JSON file",
+            ),
+            (
+                {"catalog_more.yml": "report: {type: text.TextDataset, filepath: x}\n"},
+                "Duplicate keys found in",
+            ),
+        ],
+        ids=["unknown-global", "catalog-yaml", "aim-yml-yaml", "duplicate-keys"],
+    )
+    def test_any_configuration_error_is_a_clean_exit_1(self, project, files, message):
+        for name, content in files.items():
+            project.write_conf(name, content)
+        result = project.kedro("aim", "check", check=False)
+        assert result.returncode == 1
+        assert message in result.stderr
+        assert "Traceback" not in result.stdout + result.stderr
+
+    @pytest.mark.parametrize(
+        ("content", "message"),
+        [
+            ("experiment: ${globals:nope}\n", "Globals key 'nope' not found"),
+            ("experiment: [unclosed\n", "Invalid YAML or JSON file"),
+        ],
+        ids=["unknown-global", "yaml"],
+    )
+    @pytest.mark.parametrize("command", ["runs", "ui"])
+    def test_other_commands_report_aim_yml_errors_cleanly(
+        self, project, content, message, command
+    ):
+        project.write_aim(content)
+        result = project.kedro("aim", command, check=False)
+        assert result.returncode == 1
+        assert message in result.stderr
+        assert "Traceback" not in result.stdout + result.stderr
+
     def test_missing_environment_is_an_error(self, project):
         result = project.kedro("aim", "check", "--env", "nowhere", check=False)
         assert result.returncode != 0
