@@ -16,7 +16,7 @@ from typing import Any
 import click
 import yaml
 from kedro.config import BadConfigException, MissingConfigException
-from kedro.framework.cli.utils import env_option
+from kedro.framework.cli.utils import _split_params, env_option
 from omegaconf.errors import OmegaConfBaseException
 
 from kedro_aim_cfg.exceptions import AimConfigError, AimRunError
@@ -52,13 +52,18 @@ def _project_path(metadata: Any) -> Path:
     return Path(metadata.project_path)
 
 
-def _config_loader(project_path: Path, env: str | None) -> Any:
+def _config_loader(
+    project_path: Path, env: str | None, runtime_params: dict[str, Any] | None = None
+) -> Any:
     """Create the project's config loader as a Kedro session would."""
     from kedro.framework.project import settings
 
     conf_source = project_path / settings.CONF_SOURCE
     loader = settings.CONFIG_LOADER_CLASS(
-        conf_source=str(conf_source), env=env, **settings.CONFIG_LOADER_ARGS
+        conf_source=str(conf_source),
+        env=env,
+        runtime_params=runtime_params or None,
+        **settings.CONFIG_LOADER_ARGS,
     )
     run_env = env or loader.default_run_env
     folder = conf_source / run_env
@@ -131,12 +136,20 @@ def _require_server(settings: AimSettings) -> None:
 
 @aim_commands.command(name="check")
 @env_option
+@click.option(
+    "--params",
+    type=click.UNPROCESSED,
+    default="",
+    callback=_split_params,
+    help="Runtime parameters, as for `kedro run --params`: key1=value1,"
+    "key2.sub=value2. Needed for ${runtime_params:...} without a default.",
+)
 @click.pass_obj
-def check(metadata: Any, env: str | None) -> None:
+def check(metadata: Any, env: str | None, params: dict[str, Any]) -> None:
     """Validate the catalog's aim: blocks and aim.yml without running anything."""
     project_path = _project_path(metadata)
     with _config_errors():
-        loader = _require_aim_loader(_config_loader(project_path, env))
+        loader = _require_aim_loader(_config_loader(project_path, env, params))
 
     # Reading the catalog validates its blocks and aim.yml, with one error
     # listing the problems of both.

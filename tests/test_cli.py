@@ -153,6 +153,35 @@ class TestCheck:
         assert message in result.stderr
         assert "Traceback" not in result.stdout + result.stderr
 
+    def test_runtime_params_are_given_with_params(self, project):
+        project.write_catalog(
+            CATALOG.replace(
+                "{subset: test}", "{subset: '${runtime_params:subset}'}"
+            ).replace("{type: text}", "{type: '${runtime_params:kind.report}'}")
+        )
+        missing = project.kedro("aim", "check", check=False)
+        assert missing.returncode == 1
+        assert "Runtime parameter 'subset' not found" in missing.stderr
+        assert "Traceback" not in missing.stdout + missing.stderr
+
+        result = project.kedro(
+            "aim", "check", "--params", "subset=test,kind.report=text"
+        )
+        assert "OK: 2 tracked entries (1 metrics, 1 text)" in result.stdout
+
+        wrong = project.kedro(
+            "aim", "check", "--params", "subset=test,kind.report=txt", check=False
+        )
+        assert wrong.returncode == 1
+        assert "entry 'report', aim.type: 'txt' is not an artifact type" in (
+            wrong.stderr
+        )
+
+    def test_params_without_a_value_are_a_usage_error(self, project):
+        result = project.kedro("aim", "check", "--params", "subset", check=False)
+        assert result.returncode == 2
+        assert "must contain a key and a value separated by `=`" in result.stderr
+
     def test_missing_environment_is_an_error(self, project):
         result = project.kedro("aim", "check", "--env", "nowhere", check=False)
         assert result.returncode != 0
