@@ -173,12 +173,33 @@ def check(metadata: Any, env: str | None, params: dict[str, Any]) -> None:
     tracked = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
     count = sum(kinds.values())
     state = "on" if settings.enabled else "off"
+    server = _server_state(settings) if settings.is_remote and settings.enabled else ""
     click.echo(
         f"OK: {count} tracked {'entry' if count == 1 else 'entries'} "
         f"({tracked or 'none'}); "
         f"aim.yml valid, tracking {state}, repository "
-        f"{settings.repository_for(project_path)}"
+        f"{settings.repository_for(project_path)}{server}"
     )
+
+
+def _server_state(settings: AimSettings) -> str:
+    """Say whether the server answers; exit 1 if it does not and runs would fail."""
+    from kedro_aim_cfg.run import _check_server
+
+    fail = settings.when_unavailable == "fail"
+    try:
+        _check_server(
+            settings.repository, settings.connect_timeout, suggest_continue=fail
+        )
+    except AimRunError as exc:
+        if fail:
+            click.echo(str(exc), err=True)
+            sys.exit(1)
+        return (
+            " (the server does not answer: with when_unavailable: continue, "
+            "runs would not be tracked)"
+        )
+    return " (the server answers)"
 
 
 def _settings_template() -> str:

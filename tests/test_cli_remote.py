@@ -83,3 +83,40 @@ class TestRemoteRuns:
         assert result.returncode == 1
         assert f"The Aim server {address} could not be reached" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+class TestRemoteCheck:
+    def test_says_the_server_answers(self, remote_project: KedroProject) -> None:
+        result = remote_project.kedro("aim", "check")
+        assert "OK: 2 tracked entries" in result.stdout
+        assert "(the server answers)" in result.stdout
+
+    def test_server_that_does_not_answer_fails_the_check(
+        self, remote_project: KedroProject
+    ) -> None:
+        address = f"aim://127.0.0.1:{free_port()}"
+        remote_project.write_aim({"repository": address, "connect_timeout": 2})
+        result = remote_project.kedro("aim", "check", check=False)
+        assert result.returncode == 1
+        assert f"The Aim server {address} could not be reached" in result.stderr
+        assert "when_unavailable: continue" in result.stderr
+        assert "OK:" not in result.stdout
+
+    def test_with_continue_an_absent_server_is_only_reported(
+        self, remote_project: KedroProject
+    ) -> None:
+        address = f"aim://127.0.0.1:{free_port()}"
+        settings = {"repository": address, "connect_timeout": 2}
+        remote_project.write_aim({**settings, "when_unavailable": "continue"})
+        result = remote_project.kedro("aim", "check")
+        assert "OK: 2 tracked entries" in result.stdout
+        assert "the server does not answer" in result.stdout
+
+    def test_tracking_off_does_not_ask_the_server(
+        self, remote_project: KedroProject
+    ) -> None:
+        address = f"aim://127.0.0.1:{free_port()}"
+        remote_project.write_aim({"repository": address, "enabled": False})
+        result = remote_project.kedro("aim", "check")
+        assert "tracking off" in result.stdout
+        assert "server" not in result.stdout.split("OK:")[1]
