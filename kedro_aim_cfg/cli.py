@@ -202,33 +202,51 @@ def _server_state(settings: AimSettings) -> str:
     return " (the server answers)"
 
 
-def _settings_template() -> str:
-    lines = [
-        "# Run-level settings of kedro-aim-cfg, all at their defaults.",
-        "# The JSON schema of this file: `kedro aim schema`.",
-        "",
-    ]
+def _settings_template(*, commented: bool) -> str:
+    """Every setting at its default, each under its description.
+
+    Args:
+        commented: Comment the settings out too, so that the file changes
+            nothing until a setting is uncommented.
+    """
+    if commented:
+        lines = [
+            "# Run-level settings of kedro-aim-cfg for this environment. Every",
+            "# setting is commented out: one given here overrides the base",
+            "# environment's, so uncomment only those to change.",
+        ]
+    else:
+        lines = ["# Run-level settings of kedro-aim-cfg, all at their defaults."]
+    lines += ["# The JSON schema of this file: `kedro aim schema`.", ""]
+    prefix = "# " if commented else ""
     defaults = AimSettings().model_dump()
     for name, field in AimSettings.model_fields.items():
         lines.append(f"# {field.description}")
         value = json.dumps(defaults[name])
-        lines.append(f"{name}: {value}")
+        lines.append(f"{prefix}{name}: {value}")
         lines.append("")
     return "\n".join(lines)
 
 
 @aim_commands.command(name="init")
 @click.option(
-    "--env", "-e", default="base", show_default=True, help="Environment to write into."
+    "--env",
+    "-e",
+    default=None,
+    help="Environment to write into; by default the base environment. In any "
+    "other, every setting is written commented out.",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing aim.yml.")
 @click.pass_obj
-def init(metadata: Any, env: str, force: bool) -> None:
+def init(metadata: Any, env: str | None, force: bool) -> None:
     """Write a commented aim.yml with every setting at its default."""
     from kedro.framework.project import settings
 
     project_path = _project_path(metadata)
-    folder = project_path / settings.CONF_SOURCE / env
+    conf_source = project_path / settings.CONF_SOURCE
+    base_env = settings.CONFIG_LOADER_ARGS.get("base_env") or "base"
+    env = env or base_env
+    folder = conf_source / env
     if not folder.is_dir():
         raise click.ClickException(
             f"Environment '{env}' does not exist: no folder {folder}."
@@ -239,8 +257,22 @@ def init(metadata: Any, env: str, force: bool) -> None:
             f"{target} exists already; use --force to overwrite it."
         )
 
-    target.write_text(_settings_template(), encoding="utf-8")
-    click.echo(f"Wrote {target}")
+    # In an environment over the base one, a setting written at its default
+    # would silently override the base environment's value.
+    commented = env != base_env
+    target.write_text(_settings_template(commented=commented), encoding="utf-8")
+    if commented:
+        base_files = sorted(
+            str(path.relative_to(project_path))
+            for path in (conf_source / base_env).glob("aim*")
+        )
+        overridden = ", ".join(base_files) or f"the '{base_env}' environment's"
+        click.echo(
+            f"Wrote {target} with every setting commented out; a setting "
+            f"uncommented there overrides that of {overridden}."
+        )
+    else:
+        click.echo(f"Wrote {target}")
     if not (
         isinstance(settings.CONFIG_LOADER_CLASS, type)
         and issubclass(settings.CONFIG_LOADER_CLASS, AimConfigLoader)

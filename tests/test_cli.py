@@ -194,6 +194,16 @@ class TestCheck:
         assert "CONFIG_LOADER_CLASS = AimConfigLoader" in result.stdout + result.stderr
 
 
+def _uncommented(template: str) -> object:
+    """The settings of a commented-out ``aim.yml`` once all are uncommented."""
+    names = set(AimSettings.model_fields)
+    lines = [
+        line[2:] if line[2:].partition(":")[0] in names else line
+        for line in template.splitlines()
+    ]
+    return yaml.safe_load("\n".join(lines))
+
+
 class TestInit:
     def test_writes_every_setting_at_its_default(self, project):
         result = project.kedro("aim", "init")
@@ -216,9 +226,31 @@ class TestInit:
         project.kedro("aim", "init", "--force")
         assert yaml.safe_load(aim_yml.read_text())["experiment"] is None
 
-    def test_into_another_environment(self, project):
-        project.kedro("aim", "init", "--env", "local")
-        assert (project.path / "conf" / "local" / "aim.yml").is_file()
+    def test_into_another_environment_every_setting_is_commented_out(self, project):
+        result = project.kedro("aim", "init", "--env", "local")
+        target = project.path / "conf" / "local" / "aim.yml"
+        assert "every setting commented out" in result.stdout
+        assert "the 'base' environment's" in result.stdout
+        assert yaml.safe_load(target.read_text()) is None
+        assert _uncommented(target.read_text()) == AimSettings().model_dump()
+        project.kedro("aim", "check")
+
+    def test_over_a_base_aim_yml_the_new_file_overrides_nothing(self, project):
+        base = {"experiment": "mine", "tags": ["base"], "enabled": False}
+        project.write_aim(base)
+        result = project.kedro("aim", "init", "--env", "local")
+        assert "conf/base/aim.yml" in result.stdout
+        assert "tracking off" in project.kedro("aim", "check").stdout
+
+        from kedro_aim_cfg import AimConfigLoader
+
+        loader = AimConfigLoader(
+            str(project.path / "conf"), base_env="base", default_run_env="local"
+        )
+        settings = loader.aim_settings()
+        assert settings.experiment == "mine"
+        assert settings.tags == ["base"]
+        assert settings.enabled is False
 
     def test_prints_settings_lines_for_a_project_without_the_loader(self, make_project):
         project = make_project(loader="kedro.config.OmegaConfigLoader")
