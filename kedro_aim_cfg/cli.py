@@ -43,13 +43,55 @@ def aim_commands() -> None:
     """Set up, check, list and view this project's Aim tracking."""
 
 
+def _outside_project_message() -> str:
+    return (
+        "kedro aim commands must run inside a Kedro project (no pyproject.toml "
+        f"with [tool.kedro] found in {Path.cwd()} or its parents)."
+    )
+
+
 def _project_path(metadata: Any) -> Path:
     if metadata is None:
-        raise click.ClickException(
-            "'kedro aim' runs inside a Kedro project: no pyproject.toml with a "
-            "[tool.kedro] section was found here."
-        )
+        raise click.ClickException(_outside_project_message())
     return Path(metadata.project_path)
+
+
+@click.command(
+    name="aim",
+    context_settings={"ignore_unknown_options": True},
+    add_help_option=False,
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def _aim_outside_project(args: tuple[str, ...]) -> None:
+    """kedro aim commands run inside a Kedro project."""
+    raise click.ClickException(_outside_project_message())
+
+
+class _OutsideProjectCommands(click.Group):
+    """Offers ``aim`` only where Kedro loads no project commands.
+
+    Kedro looks a command up in its global groups before the project's, and
+    passes a project's metadata to its commands only inside a project: there,
+    this group offers nothing, so that the project's ``aim`` group is found.
+    """
+
+    @staticmethod
+    def _in_project(ctx: click.Context) -> bool:
+        from kedro.framework.startup import ProjectMetadata
+
+        return isinstance(ctx.find_root().obj, ProjectMetadata)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [] if self._in_project(ctx) else ["aim"]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name != "aim" or self._in_project(ctx):
+            return None
+        return _aim_outside_project
+
+
+global_commands = _OutsideProjectCommands(name="kedro-aim-cfg")
+"""Global commands of kedro-aim-cfg: ``kedro aim`` outside a project says why."""
 
 
 def _config_loader(

@@ -63,23 +63,94 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+ROOT = Path(__file__).parent.parent
+
+
+def _global_entry_point() -> str:
+    """The ``kedro.global_commands`` entry point pyproject.toml declares."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        tomllib = pytest.importorskip("tomli")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    (value,) = project["entry-points"]["kedro.global_commands"].values()
+    return str(value)
+
+
+@pytest.fixture
+def global_commands(tmp_path_factory, monkeypatch):
+    """Make the global entry point visible to ``kedro``, installed or not.
+
+    A distribution holding only pyproject.toml's entry point is put on the path
+    of the ``kedro`` processes, so that what is tested is the entry point as
+    declared, whether or not the installed package was built with it.
+    """
+    folder = tmp_path_factory.mktemp("entry-points")
+    info = folder / "kedro_aim_cfg_global_probe-0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: kedro-aim-cfg-global-probe\nVersion: 0\n"
+    )
+    (info / "entry_points.txt").write_text(
+        f"[kedro.global_commands]\nkedro_aim_cfg = {_global_entry_point()}\n"
+    )
+    path = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [path, str(folder)])))
+
+
+def _help_sections(output: str) -> dict[str, str]:
+    """``kedro --help`` by section title, such as ``Global commands from kedro``."""
+    sections = re.split(
+        r"^((?:Global|Project specific) commands from .+)$", output, flags=re.MULTILINE
+    )
+    return dict(zip(sections[1::2], sections[2::2], strict=True))
+
+
+def _kedro_in(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kedro", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"},
+        timeout=300,
+        check=False,
+    )
+
+
 class TestHelp:
     def test_aim_group_is_listed_in_kedro_help(self, project):
         result = project.kedro("--help")
         assert "aim" in result.stdout.split("Project specific commands")[1]
 
-    def test_outside_a_project_the_commands_say_so(self, tmp_path):
-        result = subprocess.run(
-            [sys.executable, "-m", "kedro", "aim", "check"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"},
-            check=False,
-        )
-        # Kedro loads project commands only inside a project.
-        assert result.returncode != 0
-        assert "No such command 'aim'" in result.stdout + result.stderr
+    @pytest.mark.usefixtures("global_commands")
+    @pytest.mark.parametrize(
+        "args", [("aim", "check"), ("aim", "runs", "--limit", "3"), ("aim", "--help")]
+    )
+    def test_outside_a_project_the_commands_say_so(self, tmp_path, args):
+        result = _kedro_in(tmp_path, *args)
+        assert result.returncode == 1
+        assert (
+            "kedro aim commands must run inside a Kedro project (no pyproject.toml "
+            f"with [tool.kedro] found in {tmp_path.resolve()} or its parents)."
+        ) in " ".join(result.stderr.split())
+        assert "No such command" not in result.stdout + result.stderr
+
+    @pytest.mark.usefixtures("global_commands")
+    def test_outside_a_project_kedro_help_lists_aim(self, tmp_path):
+        sections = _help_sections(_kedro_in(tmp_path, "--help").stdout)
+        ours = sections["Global commands from kedro-aim-cfg"]
+        assert re.search(r"^  aim ", ours, re.MULTILINE)
+
+    @pytest.mark.usefixtures("global_commands")
+    def test_inside_a_project_the_project_commands_answer(self, project):
+        assert "OK: 2 tracked entries" in project.kedro("aim", "check").stdout
+        assert "Commands:\n  check" in project.kedro("aim", "--help").stdout
+
+        sections = _help_sections(project.kedro("--help").stdout)
+        assert "aim" not in sections["Global commands from kedro-aim-cfg"]
+        project_commands = sections["Project specific commands from kedro-aim-cfg"]
+        assert re.search(r"^  aim ", project_commands, re.MULTILINE)
 
 
 class TestCheck:
