@@ -239,6 +239,13 @@ def _root_problems(
     if problems:
         return problems
     first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    # An interpolation that cannot be resolved names its key.
+    key = str(getattr(exc, "full_key", "") or "")
+    if key:
+        holding = (
+            ", ".join(_files_holding(files, key.split(".", maxsplit=1)[0])) or source
+        )
+        return [ConfigProblem(holding, "", key, f"cannot be resolved: {first_line}")]
     return [ConfigProblem(source, "", "<root>", f"cannot be read: {first_line}")]
 
 

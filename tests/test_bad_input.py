@@ -222,6 +222,11 @@ SETTINGS_CASES = [
     ),
     ("connect_timeout: 0", "connect_timeout", "greater than 0 (got 0)"),
     ("close_timeout: long", "close_timeout", "valid number"),
+    (
+        "experiment: ${globals:nope}",
+        "experiment",
+        "cannot be resolved: Globals key 'nope' not found",
+    ),
 ]
 
 BAD_DATA_NODES = """

@@ -746,13 +746,15 @@ class TestJsonSchemas:
     """The JSON schemas accept exactly what the models accept."""
 
     @pytest.fixture(scope="class")
-    def block_schema(self) -> jsonschema.Draft202012Validator:
+    @classmethod
+    def block_schema(cls) -> jsonschema.Draft202012Validator:
         schema = block_json_schema()
         jsonschema.Draft202012Validator.check_schema(schema)
         return jsonschema.Draft202012Validator(schema)
 
     @pytest.fixture(scope="class")
-    def settings_schema(self) -> jsonschema.Draft202012Validator:
+    @classmethod
+    def settings_schema(cls) -> jsonschema.Draft202012Validator:
         schema = AimSettings.model_json_schema()
         jsonschema.Draft202012Validator.check_schema(schema)
         return jsonschema.Draft202012Validator(schema)
