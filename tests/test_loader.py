@@ -562,7 +562,9 @@ class TestErrorSources:
             "must be a mapping of keys (enabled, repository, ...), got a list",
         )
 
-    def test_aim_file_kedro_cannot_resolve_names_every_file(self, conf: Conf) -> None:
+    def test_an_interpolation_kedro_cannot_resolve_names_its_key_and_file(
+        self, conf: Conf
+    ) -> None:
         conf.write("aim.yml", {"experiment": "${missing}"})
         conf.write("aim.yml", {"tags": ["a"]}, env="local")
 
@@ -571,9 +573,9 @@ class TestErrorSources:
 
         (problem,) = info.value.problems
         assert (problem.source, problem.path, problem.message) == (
-            f"{conf.root / 'base/aim.yml'}, {conf.root / 'local/aim.yml'}",
-            "<root>",
-            "cannot be read: Interpolation key 'missing' not found",
+            str(conf.root / "base/aim.yml"),
+            "experiment",
+            "cannot be resolved: Interpolation key 'missing' not found",
         )
 
 
