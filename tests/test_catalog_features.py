@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
@@ -671,6 +672,36 @@ CATALOG_COMMANDS = [
 ]
 
 
+GUARDED_DATASET = """
+
+from kedro.io import AbstractDataset, DatasetError
+
+
+class GuardedText(AbstractDataset):
+    \"\"\"Saves text only when it is given the token of the store credentials.\"\"\"
+
+    def __init__(self, filepath, credentials=None):
+        self._path = Path(filepath)
+        self._token = (credentials or {}).get("token")
+
+    def save(self, data):
+        if self._token != TOKEN:
+            raise DatasetError("the store credentials did not reach the dataset")
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._path.write_text(data)
+
+    def load(self):
+        return self._path.read_text()
+
+    def _describe(self):
+        return {"filepath": str(self._path)}
+
+
+def guarded_text(seed):
+    return f"guarded {seed}"
+"""
+
+
 @dataclass
 class Credentials:
     project: KedroProject
@@ -680,15 +711,29 @@ class Credentials:
 
 @pytest.fixture(scope="module")
 def credentials(projects) -> Credentials:
-    project = projects("credentials", FEATURE_NODES)
+    project = projects(
+        "credentials", FEATURE_NODES + f"\nTOKEN = {SECRET!r}\n" + GUARDED_DATASET
+    )
     project.write_conf(
         "credentials.yml",
         {"store": {"token": SECRET, "client_kwargs": {"password": SECRET}}},
         env="local",
     )
-    project.write_catalog(CREDENTIALS_CATALOG)
+    guarded = {
+        "guarded": {
+            "type": f"{project.package}.nodes.GuardedText",
+            "filepath": "data/guarded.txt",
+            "credentials": "store",
+            "aim": {"type": "text"},
+        }
+    }
+    project.write_catalog(CREDENTIALS_CATALOG + yaml.safe_dump(guarded))
     project.write_pipeline(
-        [("frame", "params:seed", "frame"), ("frame", "params:seed", "test.scores")]
+        [
+            ("frame", "params:seed", "frame"),
+            ("frame", "params:seed", "test.scores"),
+            ("guarded_text", "params:seed", "guarded"),
+        ]
     )
     project.run()
     results = _kedro_concurrently(project, CATALOG_COMMANDS)
@@ -707,6 +752,10 @@ class TestCredentials:
             {"bin_count": 64, "total": 6.0}
         ]
         assert (credentials.project.path / "data" / "test_scores.csv").is_file()
+        # This dataset refuses to save unless the credentials reached it.
+        guarded = credentials.project.path / "data" / "guarded.txt"
+        assert guarded.read_text() == "guarded 3"
+        assert _one(run, "text", "guarded")["values"] == ["guarded 3"]
 
     def test_the_secret_is_not_in_the_run(self, credentials: Credentials):
         assert SECRET not in json.dumps(credentials.runs, default=str)
