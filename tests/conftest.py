@@ -171,6 +171,32 @@ class KedroProject:
             )
         return result
 
+    def kedro_concurrently(
+        self, commands: list[list[str]], *, check: bool = True
+    ) -> list[subprocess.CompletedProcess[str]]:
+        """Run several ``kedro`` commands in fresh processes at the same time."""
+        env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
+        started = [
+            subprocess.Popen(
+                [sys.executable, "-m", "kedro", *command],
+                cwd=self.path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            for command in commands
+        ]
+        results = []
+        for command, process in zip(commands, started, strict=True):
+            stdout, stderr = process.communicate(timeout=300)
+            if check and process.returncode != 0:
+                raise AssertionError(f"kedro {command}:\n{stdout}\n{stderr}")
+            results.append(
+                subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+            )
+        return results
+
     @property
     def aim_repository(self) -> Path:
         return self.path

@@ -9,10 +9,7 @@ reported (or fails the node when ``aim.yml`` asks for it).
 from __future__ import annotations
 
 import logging
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -794,34 +791,6 @@ class TestDataThatDoesNotFit:
         assert sequences_by_name(run)[("metric", "good")][0]["values"] == [0.375]
 
 
-def _kedro_concurrently(
-    project: KedroProject, commands: list[list[str]]
-) -> list[subprocess.CompletedProcess[str]]:
-    """Run several ``kedro`` commands in fresh processes at the same time."""
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
-    processes = [
-        (
-            command,
-            subprocess.Popen(
-                [sys.executable, "-m", "kedro", *command],
-                cwd=project.path,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env=env,
-            ),
-        )
-        for command in commands
-    ]
-    results = []
-    for command, process in processes:
-        stdout, stderr = process.communicate(timeout=300)
-        results.append(
-            subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
-        )
-    return results
-
-
 class TestAimCheck:
     def test_exit_codes_summary_and_full_list(self, make_project):
         project = _bad_entry_project(make_project, "{type: metric, context: {a: 1}}")
@@ -837,13 +806,13 @@ class TestAimCheck:
         )
         project.write_aim("tags: [a]\n")
         project.write_aim("tags: x\n", env="local")
-        prod, local, default = _kedro_concurrently(
-            project,
+        prod, local, default = project.kedro_concurrently(
             [
                 ["aim", "check", "--env", "prod"],
                 ["aim", "check", "--env", "local"],
                 ["aim", "check"],
             ],
+            check=False,
         )
 
         assert prod.returncode == 0, prod.stderr

@@ -8,7 +8,6 @@ fresh process.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -114,33 +113,6 @@ def projects(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     for project in created:
         for module in [m for m in sys.modules if m.split(".")[0] == project.package]:
             del sys.modules[module]
-
-
-def _kedro_concurrently(
-    project: KedroProject, commands: list[list[str]]
-) -> list[subprocess.CompletedProcess[str]]:
-    """Run several ``kedro`` commands in fresh processes at the same time."""
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
-    started = [
-        subprocess.Popen(
-            [sys.executable, "-m", "kedro", *command],
-            cwd=project.path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for command in commands
-    ]
-    results = []
-    for command, process in zip(commands, started, strict=True):
-        stdout, stderr = process.communicate(timeout=300)
-        result = subprocess.CompletedProcess(
-            command, process.returncode, stdout, stderr
-        )
-        assert result.returncode == 0, f"kedro {command}:\n{stdout}\n{stderr}"
-        results.append(result)
-    return results
 
 
 def _catalog(project: KedroProject) -> Any:
@@ -281,9 +253,7 @@ def features(projects) -> Features:
     project.run(runtime_params={"label": "session"})
     with pytest.raises(Exception, match="is not positive") as rejected:
         project.run(pipeline_names=["reject"])
-    _kedro_concurrently(
-        project, [["run", "--pipeline", "labelled", "--params", "label=cli"]]
-    )
+    project.kedro("run", "--pipeline", "labelled", "--params", "label=cli")
     catalog = _catalog(project)
 
     runs = {
@@ -594,9 +564,8 @@ def versioned(projects) -> Versioned:
     (project.path / "data" / "copy.json").unlink()
     catalog = _catalog(project)
     exists = {name: catalog.exists(name) for name in ("score", "copy")}
-    _kedro_concurrently(
-        project,
-        [["run", "--only-missing-outputs", "--load-versions", f"score:{versions[1]}"]],
+    project.kedro(
+        "run", "--only-missing-outputs", "--load-versions", f"score:{versions[1]}"
     )
     runs = sorted(project.read_runs(), key=lambda run: run["kedro"]["run_id"])
     return Versioned(project, versions, exists, runs)
@@ -736,7 +705,7 @@ def credentials(projects) -> Credentials:
         ]
     )
     project.run()
-    results = _kedro_concurrently(project, CATALOG_COMMANDS)
+    results = project.kedro_concurrently(CATALOG_COMMANDS)
     outputs = {
         " ".join(command): result
         for command, result in zip(CATALOG_COMMANDS, results, strict=True)
