@@ -278,7 +278,7 @@ class AimTrackingDataset(_CarriesTheRun, AbstractDataset[Any, Any]):
         wrapped = type(self._dataset)
         return {
             **self._dataset._describe(),
-            "dataset_type": f"{wrapped.__module__}.{wrapped.__qualname__}",
+            "wraps": f"{wrapped.__module__}.{wrapped.__qualname__}",
             "aim": self._block.model_dump(exclude_defaults=True),
         }
 

@@ -171,8 +171,11 @@ class AimConfigLoader(OmegaConfigLoader):
         root = Path(str(self.conf_source)).absolute()
         if not root.is_dir():
             return []
+        # An empty environment name is the configuration folder itself.
         envs = dict.fromkeys(
-            e for e in (self.base_env, self.env or self.default_run_env) if e
+            e
+            for e in (self.base_env, self.env or self.default_run_env)
+            if e is not None
         )
         found: list[Path] = []
         for env in envs:

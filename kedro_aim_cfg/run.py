@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import json
 import logging
 import os
 import re
@@ -420,13 +421,24 @@ class UntrackedRun:
     """
 
     hash = None
+    experiment = None
+    repository = None
     raise_errors = False
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
+        self.counts: Counter[str] = Counter()
 
-    def track(self, value: Any, **kwargs: Any) -> None:
-        """Drop the value."""
+    def track(
+        self,
+        value: Any,
+        *,
+        name: str,
+        step: int | None = None,
+        epoch: int | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Drop the value; takes what :meth:`AimRunTracker.track` takes."""
 
     def track_items(self, artifact_type: str, items: list[TrackedItem]) -> None:
         """Drop the items."""
@@ -466,29 +478,55 @@ def unavailable_reason() -> str | None:
     return os.environ.get(UNTRACKED_ENV)
 
 
-def pipeline_environment() -> dict[str, str | None]:
+_SENDER = "pid"
+
+
+def pipeline_environment() -> dict[str, Any]:
     """What worker processes need to know of the current pipeline's run.
 
     Tracking datasets carry it when they are pickled for a worker, because a
     worker process started before this pipeline (a ``forkserver``, or a pool
     kept from an earlier run) still has the environment of its own start.
     """
-    return {name: os.environ.get(name) for name in (SPOOL_ENV, UNTRACKED_ENV)}
+    values: dict[str, Any] = {
+        name: os.environ.get(name) for name in (SPOOL_ENV, UNTRACKED_ENV)
+    }
+    values[_SENDER] = os.getpid()
+    return values
 
 
-def adopt_pipeline_environment(values: Mapping[str, str | None]) -> None:
+def adopt_pipeline_environment(values: Mapping[str, Any]) -> None:
     """Take on, in a worker process, the run of the process that sent a dataset.
 
-    A process that owns a run keeps its own.
+    Only while that pipeline runs: a dataset unpickled in the process that sent
+    it, in a process owning a run of its own, after the sender has ended or
+    after the run's spool is gone, changes nothing.
     """
+    sender = values.get(_SENDER)
     owner = _active
-    if owner is not None and owner.pid == os.getpid():
+    if sender == os.getpid() or (owner is not None and owner.pid == os.getpid()):
         return
-    for name, value in values.items():
+    if not isinstance(sender, int) or not _alive(sender):
+        return
+    spool = values.get(SPOOL_ENV)
+    if spool and not Path(json.loads(spool)["folder"]).is_dir():
+        return
+    for name in (SPOOL_ENV, UNTRACKED_ENV):
+        value = values.get(name)
         if value is None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def active_tracker() -> AimRunTracker | SpoolWriter | None:
@@ -575,7 +613,7 @@ def tracking_run(
     project_path: str | Path | None = None,
     experiment: str | None = None,
     env: str | None = None,
-) -> Iterator[AimRunTracker]:
+) -> Iterator[AimRunTracker | UntrackedRun]:
     """Open an Aim run for the saves made inside the ``with`` block.
 
     Meant for notebooks and scripts, where no ``kedro run`` opens one. In a
@@ -596,25 +634,43 @@ def tracking_run(
         experiment: The experiment to use when the settings name none; by
             default the project's package name.
         env: The environment whose ``aim.yml`` is read when ``settings`` is
-            not given.
+            not given; by default ``KEDRO_ENV``, as for a Kedro session.
 
     Yields:
-        The tracker of the open run.
+        The tracker of the open run; an :class:`UntrackedRun` where the
+        settings turn tracking off, or the repository is unavailable and
+        ``when_unavailable`` is ``continue``, so that the block runs as
+        ``kedro run`` would.
     """
     if project_path is None:
         from kedro.utils import find_kedro_project
 
         project_path = find_kedro_project(Path.cwd()) or Path.cwd()
     if settings is None:
-        settings, package = project_settings(project_path, env)
+        settings, package = project_settings(
+            project_path, env or os.environ.get("KEDRO_ENV")
+        )
         experiment = experiment or package
     elif not isinstance(settings, AimSettings):
         from kedro_aim_cfg.models import parse_settings
 
         settings = parse_settings(settings, source="tracking_run(settings=...)")
-    tracker = AimRunTracker.open(
-        settings, project_path=project_path, experiment=experiment
-    )
+    reason = "tracking is off in aim.yml" if not settings.enabled else None
+    tracker: AimRunTracker | None = None
+    if reason is None:
+        try:
+            tracker = AimRunTracker.open(
+                settings, project_path=project_path, experiment=experiment
+            )
+        except AimRunError as exc:
+            if settings.when_unavailable == "fail":
+                raise
+            reason = str(exc)
+            logger.warning("Nothing inside this block is tracked: %s", exc)
+    if tracker is None:
+        yield from _untracked(reason or "no run")
+        return
+
     activate(tracker)
     status = STATUS_FAILED
     try:
@@ -627,3 +683,13 @@ def tracking_run(
         deactivate(tracker)
         tracker.close(status)
         logger.info("%s", tracker.summary())
+
+
+def _untracked(reason: str) -> Iterator[UntrackedRun]:
+    """Run a ``tracking_run`` block without a run, as ``kedro run`` would."""
+    previous = unavailable_reason()
+    set_unavailable(reason)
+    try:
+        yield UntrackedRun(reason)
+    finally:
+        set_unavailable(previous)

@@ -331,7 +331,7 @@ class TestLikeTheWrappedDataset:
         assert dataset.load() == inner.load() == {"a": 1}
         assert dataset._describe() == {
             **inner._describe(),
-            "dataset_type": "kedro_datasets.json.json_dataset.JSONDataset",
+            "wraps": "kedro_datasets.json.json_dataset.JSONDataset",
             "aim": {
                 "type": "metric",
                 "name": "accuracy",
@@ -560,3 +560,42 @@ class TestNothingLost:
         (sequence,) = sequences_by_name(run)[("figure", "chart")]
         assert sequence["values"] == [{"traces": ["bar", "bar"]}]
         assert len(chart(Version(first, None)).load().data) == 1
+
+
+class TestPickledAcrossRuns:
+    """A dataset carries its pipeline's run to workers, and only to workers."""
+
+    def test_unpickled_after_its_run_it_changes_nothing(
+        self, tmp_path: Path, repository: Path
+    ) -> None:
+        import os
+        import subprocess
+        import sys
+
+        from kedro_aim_cfg.spool import SPOOL_ENV
+
+        dataset = make_catalog(tmp_path).get("accuracy")
+        with open_run(repository) as run:
+            run.share_with_workers()
+            blob = pickle.dumps(dataset)
+            assert SPOOL_ENV in os.environ
+        assert SPOOL_ENV not in os.environ
+
+        copy = pickle.loads(blob)
+        assert SPOOL_ENV not in os.environ
+        copy.save(0.5)
+        assert json.loads((tmp_path / "accuracy.json").read_text()) == 0.5
+        # In another process, while this one still lives: the spool is gone.
+        script = (
+            "import os, pickle, sys; pickle.loads(sys.stdin.buffer.read()); "
+            f"print({SPOOL_ENV!r} in os.environ)"
+        )
+        other = subprocess.run(
+            [sys.executable, "-c", script],
+            input=blob,
+            capture_output=True,
+            check=True,
+            timeout=120,
+            cwd=Path(__file__).parent,
+        )
+        assert other.stdout.decode().strip() == "False"

@@ -504,6 +504,19 @@ class TestRunInput:
 class TestErrorSources:
     """Problems name the files Kedro read them from, and only those."""
 
+    def test_a_flat_conf_folder_is_its_own_environment(self, tmp_path: Path) -> None:
+        root = tmp_path / "conf"
+        root.mkdir()
+        (root / "catalog.yml").write_text(
+            yaml.safe_dump({"scores": metric_entry(step=1)})
+        )
+
+        with pytest.raises(AimConfigError) as info:
+            AimConfigLoader(root, base_env="", default_run_env="")["catalog"]
+
+        (problem,) = info.value.problems
+        assert (problem.source, problem.entry) == (str(root / "catalog.yml"), "scores")
+
     @pytest.mark.parametrize(
         ("ignore_hidden", "expected"),
         [

@@ -11,7 +11,13 @@ import pytest
 from kedro.io import DatasetError
 
 from conftest import sequences_by_name
-from kedro_aim_cfg import AimConfigError, AimRunDataset, AimRunError, tracking_run
+from kedro_aim_cfg import (
+    AimConfigError,
+    AimRunDataset,
+    AimRunError,
+    UntrackedRun,
+    tracking_run,
+)
 from kedro_aim_cfg.run import active_tracker
 
 NOTEBOOK_SCRIPT = """
@@ -243,6 +249,71 @@ class TestNotebook:
         assert read["kedro"]["status"] == "finished"
         (report,) = sequences_by_name(read)[("text", "report")]
         assert report["values"] == ["from a cell"]
+
+    @pytest.mark.parametrize(
+        ("settings", "warned"),
+        [
+            ({"enabled": False}, False),
+            (
+                {
+                    "repository": "aim://127.0.0.1:9",
+                    "when_unavailable": "continue",
+                    "connect_timeout": 0.5,
+                },
+                True,
+            ),
+        ],
+        ids=["tracking-off", "server-unreachable"],
+    )
+    def test_tracking_run_without_a_run_runs_the_block_untracked(
+        self, make_project, aim_logs, settings, warned
+    ):
+        from kedro.framework.session import KedroSession
+        from kedro.framework.startup import bootstrap_project
+
+        project = make_project()
+        project.write_catalog(
+            """
+            report:
+              type: text.TextDataset
+              filepath: data/report.txt
+              aim: {type: text}
+            """
+        )
+        project.write_aim(settings)
+        bootstrap_project(project.path)
+        with KedroSession.create(project_path=project.path) as session:
+            catalog = session.load_context().catalog
+            with tracking_run(project_path=project.path) as run:
+                assert isinstance(run, UntrackedRun)
+                run.track(1.0, name="dropped")
+                catalog.save("report", "kept")
+                assert catalog.load("aim_run") is not None
+
+        assert (project.path / "data" / "report.txt").read_text() == "kept"
+        assert not (project.path / ".aim").exists()
+        warnings = [
+            r.getMessage() for r in aim_logs.records if r.levelno >= logging.WARNING
+        ]
+        assert len(warnings) == (1 if warned else 0), warnings
+
+    def test_tracking_run_reads_the_environment_of_kedro_env(
+        self, make_project, monkeypatch
+    ):
+        from kedro.framework.startup import bootstrap_project
+
+        project = make_project()
+        project.write_aim({"experiment": "from-base"})
+        project.write_aim({"experiment": "from-prod"}, env="prod")
+        bootstrap_project(project.path)
+        monkeypatch.setenv("KEDRO_ENV", "prod")
+
+        with tracking_run(project_path=project.path) as run:
+            run.track(1.0, name="x")
+
+        (read,) = project.read_runs()
+        assert read["hash"] == run.hash
+        assert read["experiment"] == "from-prod"
 
     def test_tracking_run_marks_an_error_as_failed(self, tmp_path):
         with pytest.raises(ValueError, match="boom"):
