@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -447,6 +449,10 @@ class TestRuns:
         (run,) = project.read_runs()
         assert run["kedro"]["status"] == "running"
         assert run["active"] is True
+        # A killed process leaves its spool folder behind (a documented limit).
+        spools = Path(tempfile.gettempdir()).glob(f"kedro-aim-cfg-{run['hash']}-*")
+        for folder in spools:
+            shutil.rmtree(folder)
 
         result = project.kedro("aim", "runs")
         (row,) = [line for line in result.stdout.splitlines() if run["hash"] in line]
