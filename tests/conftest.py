@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
+import socket
 import subprocess
 import sys
 import textwrap
@@ -204,6 +206,25 @@ class KedroProject:
     def read_runs(self, repository: Path | str | None = None) -> list[dict[str, Any]]:
         """Read every run of the repository back in a fresh process."""
         return read_runs(repository or self.aim_repository)
+
+
+def free_port(*, below: int | None = None) -> int:
+    """A port on 127.0.0.1 that is free now; ``below`` keeps it under a limit.
+
+    kedro-viz refuses ports in the ephemeral range, hence ``below``.
+    """
+    if below is None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            return int(probe.getsockname()[1])
+    for port in random.sample(range(20000, below), 200):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError(f"no free port below {below}")
 
 
 def read_many(*repositories: Path | str) -> list[list[dict[str, Any]]]:

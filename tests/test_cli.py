@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ import jsonschema
 import pytest
 import yaml
 
+from conftest import free_port
 from kedro_aim_cfg.models import AimSettings
 
 CATALOG = """
@@ -57,12 +57,6 @@ def project(make_project):
         ]
     )
     return project
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 ROOT = Path(__file__).parent.parent
@@ -517,7 +511,7 @@ class TestUi:
     def test_serves_the_project_runs_on_loopback(self, project):
         project.run()
         (run,) = project.read_runs()
-        port = _free_port()
+        port = free_port()
         process = subprocess.Popen(
             [sys.executable, "-m", "kedro", "aim", "ui", "--port", str(port)],
             cwd=project.path,

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 from test_cli import CATALOG
-from test_remote import AimServer, free_port, start_server
+from test_remote import AimServer, start_server
 
-from conftest import KedroProject, read_runs
+from conftest import KedroProject, free_port, read_runs
 from kedro_aim_cfg.run import _ensure_local_repository
 
 

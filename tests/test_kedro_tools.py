@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import KedroProject, new_project
+from conftest import KedroProject, free_port, new_project
 
 WRAPPER = "kedro_aim_cfg.dataset.AimTrackingDataset"
 
@@ -105,18 +103,6 @@ print("RESULT " + json.dumps({
 """
 
 
-def _free_port() -> int:
-    """A free port below 49152: kedro-viz refuses the ephemeral range."""
-    for port in random.sample(range(20000, 45000), 200):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise AssertionError("no free port for kedro-viz")
-
-
 def _viz_lite(process: subprocess.Popen[str], port: int) -> dict[str, Any] | None:
     """Poll the lite server's API until it answers or the process ends."""
     deadline = time.monotonic() + 120
@@ -174,7 +160,7 @@ def tools(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tools]:
             **{k: v for k, v in kwargs.items() if k != "stderr"},
         )
 
-    port = _free_port()
+    port = free_port(below=45000)
     lite_process = start(
         [
             "-m",

@@ -21,18 +21,12 @@ from pathlib import Path
 import pytest
 from test_end_to_end import CATALOG, PIPELINE, TRACKED, check_files, expected_sequences
 
-from conftest import KedroProject, read_many, sequences_by_name
+from conftest import KedroProject, free_port, read_many, sequences_by_name
 from kedro_aim_cfg import AimRunError
 from kedro_aim_cfg.run import _ensure_local_repository
 
 AIM = str(Path(sys.executable).parent / "aim")
 START_TIMEOUT = 90.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Any
 import psutil
 import pytest
 
-from conftest import READER, KedroProject
+from conftest import READER, KedroProject, free_port
 from kedro_aim_cfg.run import _ensure_local_repository
 
 CREDENTIAL_SECRET = "cred-s3cr3t-9b1e77"
@@ -141,12 +141,6 @@ class TestSecrets:
         system = leaky_run["tree"]["attrs"]["__system_params"]
         assert system["env_variables"][ENV_NAME] == ENV_SECRET
         assert ENV_SECRET in json.dumps(leaky_runs, default=str)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
