@@ -123,23 +123,24 @@ class AimConfigLoader(OmegaConfigLoader):
         Raises:
             AimConfigError: With every problem of the file.
         """
-        files = self._config_files(AIM_KEY)
-        source = ", ".join(_display_path(path) for path in files) or "aim.yml"
+        # The files are looked up for error messages only.
         try:
             raw = self[AIM_KEY]
         except MissingConfigException:
             raw = {}
         except OmegaConfBaseException as exc:
+            files = self._config_files(AIM_KEY)
             raise AimConfigError(
-                _root_problems(files, source, exc), what="aim.yml"
+                _root_problems(files, _sources(files), exc), what="aim.yml"
             ) from exc
         try:
-            return parse_settings(raw, source=source)
+            return parse_settings(raw)
         except AimConfigError as exc:
+            files = self._config_files(AIM_KEY)
             problems = [
                 ConfigProblem(
                     ", ".join(_files_holding(files, problem.path.split(".")[0]))
-                    or source,
+                    or _sources(files),
                     problem.entry,
                     problem.path,
                     problem.message,
@@ -206,6 +207,11 @@ def _what(problems: list[ConfigProblem]) -> str:
     if in_settings == {True}:
         return "aim.yml"
     return "the catalog" if in_settings == {False} else "the project"
+
+
+def _sources(files: Iterable[Path]) -> str:
+    """Name every file a configuration key was read from."""
+    return ", ".join(_display_path(path) for path in files) or "aim.yml"
 
 
 def _files_holding(files: Iterable[Path], key: str) -> list[str]:
